@@ -1,0 +1,106 @@
+"""The accumulator: on-chip SRAM of int32 rows that compute results overwrite or add to."""
+
+from amaranth import *
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory, ReadPort
+from amaranth.lib.wiring import In, Out
+
+from .config import NpuConfig
+
+__all__ = ["Accumulator", "accumulator_row_layout", "accumulator_write_layout",
+           "accumulator_update_layout"]
+
+
+def accumulator_row_layout(config: NpuConfig):
+    """One accumulator row: N int32 lanes, lane i in bits [32i, 32i + 32)."""
+    return data.ArrayLayout(signed(config.acc_width), config.n)
+
+
+def accumulator_write_layout(config: NpuConfig):
+    """A row written from outside the array (a bias row, from the loader)."""
+    return data.StructLayout({
+        "addr": config.accumulator_addr_width,
+        "row": accumulator_row_layout(config),
+    })
+
+
+def accumulator_update_layout(config: NpuConfig):
+    """A result row from the array, with where it goes and whether it adds."""
+    return data.StructLayout({
+        "addr": config.accumulator_addr_width,
+        "row": accumulator_row_layout(config),
+        "accumulate": 1,
+    })
+
+
+class Accumulator(wiring.Component):
+    """``accumulator_depth`` rows of N int32.
+
+    A result row from the array either overwrites its row or is added to it (lane-wise,
+    wrapping modulo 2**32). The add is a read-modify-write over two cycles: the update is
+    registered while its row is read, and written on the next cycle. The read port is
+    transparent to the write port, so back-to-back updates of one row see each other
+    without a stall.
+
+    Members
+    -------
+    update : In(accumulator_update_layout), with ``update_valid``
+        A result row; the array cannot stall, so updates have no ready.
+    write : In(stream.Signature(accumulator_write_layout))
+        Rows from outside (bias). Updates from the array take the write port first; a write
+        is accepted only in a cycle without one.
+    read : Out(ReadPort.Signature)
+        Rows out (to the store path, or a testbench). Reads take one cycle.
+    busy : Out(1)
+        An update is still being written.
+    """
+
+    def __init__(self, config: NpuConfig):
+        self._config = config
+        super().__init__({
+            "update": In(accumulator_update_layout(config)),
+            "update_valid": In(1),
+            "write": In(stream.Signature(accumulator_write_layout(config))),
+            "read": Out(ReadPort.Signature(addr_width=config.accumulator_addr_width,
+                                           shape=accumulator_row_layout(config))),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        config = self._config
+        m.submodules.memory = memory = Memory(
+            shape=accumulator_row_layout(config), depth=config.accumulator_depth, init=[])
+        write_port = memory.write_port()
+        update_read = memory.read_port(transparent_for=(write_port,))
+        wiring.connect(m, wiring.flipped(self.read), memory.read_port())
+
+        # Stage 1: read the row the update goes to, register the update.
+        pending = Signal(accumulator_update_layout(config))
+        pending_valid = Signal()
+        m.d.comb += update_read.addr.eq(self.update.addr)
+        m.d.sync += [
+            pending.eq(self.update),
+            pending_valid.eq(self.update_valid),
+        ]
+        m.d.comb += self.busy.eq(pending_valid)
+
+        # Stage 2: add (or not) and write back.
+        with m.If(pending_valid):
+            m.d.comb += [
+                write_port.addr.eq(pending.addr),
+                write_port.en.eq(1),
+            ]
+            for lane in range(config.n):
+                m.d.comb += write_port.data[lane].eq(Mux(
+                    pending.accumulate,
+                    update_read.data[lane] + pending.row[lane],
+                    pending.row[lane]))
+        with m.Else():
+            m.d.comb += [
+                self.write.ready.eq(1),
+                write_port.addr.eq(self.write.payload.addr),
+                write_port.data.eq(self.write.payload.row),
+                write_port.en.eq(self.write.valid),
+            ]
+        return m

@@ -1,0 +1,102 @@
+"""The one configuration object of the NPU hardware.
+
+Every block takes an :class:`NpuConfig` and reads its parameters from it; nothing re-derives
+a parameter by hand. Software discovers the same values from the CONFIG register.
+"""
+
+from dataclasses import dataclass, fields
+
+__all__ = ["NpuConfig", "ConfigError"]
+
+
+class ConfigError(ValueError):
+    """An invalid hardware configuration; the message names the bad field."""
+
+
+def _is_power_of_two(value):
+    return value > 0 and value & (value - 1) == 0
+
+
+@dataclass(frozen=True)
+class NpuConfig:
+    """Hardware parameters of one NPU build.
+
+    Parameters
+    ----------
+    n : int
+        Side of the square systolic array (N x N processing elements). Also the number of
+        int8 lanes in a scratchpad row and of int32 lanes in an accumulator row.
+    data_width : int
+        Width of activations and weights; the numeric contract fixes it to 8 (int8).
+    acc_width : int
+        Width of partial sums and accumulator lanes; the numeric contract fixes it to 32.
+    scratchpad_depth : int
+        Rows in the scratchpad (power of two).
+    accumulator_depth : int
+        Rows in the accumulator (power of two).
+    command_queue_depth : int
+        Compute commands buffered ahead of the compute controller.
+    """
+
+    n: int = 8
+    data_width: int = 8
+    acc_width: int = 32
+    scratchpad_depth: int = 2048
+    accumulator_depth: int = 1024
+    command_queue_depth: int = 4
+
+    def __post_init__(self):
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ConfigError(f"{field.name} must be an integer, not {value!r}")
+        if not 2 <= self.n <= 64:
+            raise ConfigError(f"n must be between 2 and 64 (the array size), not {self.n!r}")
+        if self.data_width != 8:
+            raise ConfigError(f"data_width must be 8 (int8 numeric contract), "
+                              f"not {self.data_width!r}")
+        if self.acc_width != 32:
+            raise ConfigError(f"acc_width must be 32 (int32 numeric contract), "
+                              f"not {self.acc_width!r}")
+        for name in ("scratchpad_depth", "accumulator_depth"):
+            value = getattr(self, name)
+            if not _is_power_of_two(value) or not 16 <= value <= 65536:
+                raise ConfigError(f"{name} must be a power of two between 16 and 65536, "
+                                  f"not {value!r}")
+        if not 1 <= self.command_queue_depth <= 64:
+            raise ConfigError(f"command_queue_depth must be between 1 and 64, "
+                              f"not {self.command_queue_depth!r}")
+
+    @property
+    def scratchpad_addr_width(self):
+        return (self.scratchpad_depth - 1).bit_length()
+
+    @property
+    def accumulator_addr_width(self):
+        return (self.accumulator_depth - 1).bit_length()
+
+    @property
+    def scratchpad_row_bits(self):
+        return self.n * self.data_width
+
+    @property
+    def accumulator_row_bits(self):
+        return self.n * self.acc_width
+
+    @property
+    def array_latency(self):
+        """Cycles from an activation row entering the array to its result row leaving it.
+
+        The activation of array row k is skewed by k + 2 cycles (one more than the swap flag,
+        so that a new weight is active when the first activation of its tile arrives); it
+        reaches column j after j more, the PE's registered sum adds one, and the result of
+        column j is de-skewed by N - 1 - j: for the bottom row, (N + 1) + j + 1 + (N - 1 - j)
+        = 2N + 1 cycles in all.
+        """
+        return 2 * self.n + 1
+
+    @property
+    def name(self):
+        """A short tag for build directories and reports."""
+        return (f"n{self.n}_sp{self.scratchpad_depth}_acc{self.accumulator_depth}"
+                f"_q{self.command_queue_depth}")

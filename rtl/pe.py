@@ -1,0 +1,75 @@
+"""One processing element of the weight-stationary systolic array."""
+
+from amaranth import *
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .config import NpuConfig
+
+__all__ = ["ProcessingElement"]
+
+
+class ProcessingElement(wiring.Component):
+    """A multiply-accumulate cell holding one int8 weight, TPU style.
+
+    Activations move one PE to the right per cycle, partial sums one PE down. The weight
+    in use (``weight``) multiplies the incoming activation; the next tile's weight waits in
+    ``weight_shadow``, so it can be written while the current tile still computes.
+    A ``swap`` flag travels with the activations one cycle ahead of the first activation of a
+    new tile: when it passes, ``weight`` takes the shadow's value, so every PE switches
+    tiles exactly between the last activation of the old tile and the first of the new.
+
+    Members
+    -------
+    act_in : In(signed(8))
+        Activation from the left neighbour (or the input skew).
+    swap_in : In(1)
+        Swap flag from the left neighbour: latch ``weight_shadow`` into ``weight``.
+    psum_in : In(signed(32))
+        Partial sum from the PE above (zero for the top row).
+    shadow_load : In(1)
+        Write ``shadow_in`` into ``weight_shadow`` at the next edge. A swap on the same
+        edge still takes the old shadow value.
+    shadow_in : In(signed(8))
+        Next weight.
+    act_out : Out(signed(8))
+        ``act_in`` delayed one cycle, to the right neighbour.
+    swap_out : Out(1)
+        ``swap_in`` delayed one cycle, to the right neighbour.
+    psum_out : Out(signed(32))
+        ``psum_in + act_in * weight``, registered, to the PE below.
+    """
+
+    def __init__(self, config: NpuConfig):
+        self._config = config
+        data = signed(config.data_width)
+        acc = signed(config.acc_width)
+        super().__init__({
+            "act_in": In(data),
+            "swap_in": In(1),
+            "psum_in": In(acc),
+            "shadow_load": In(1),
+            "shadow_in": In(data),
+            "act_out": Out(data),
+            "swap_out": Out(1),
+            "psum_out": Out(acc),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        config = self._config
+        weight = Signal(signed(config.data_width))
+        weight_shadow = Signal(signed(config.data_width))
+
+        with m.If(self.shadow_load):
+            m.d.sync += weight_shadow.eq(self.shadow_in)
+        with m.If(self.swap_in):
+            m.d.sync += weight.eq(weight_shadow)
+
+        m.d.sync += [
+            self.act_out.eq(self.act_in),
+            self.swap_out.eq(self.swap_in),
+            # Wraps modulo 2**32 like int32 arithmetic; the golden model does the same.
+            self.psum_out.eq(self.psum_in + self.act_in * weight),
+        ]
+        return m

@@ -1,0 +1,99 @@
+"""The N x N weight-stationary systolic array with its input skew and output de-skew."""
+
+from amaranth import *
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from .config import NpuConfig
+from .pe import ProcessingElement
+
+__all__ = ["SystolicArray"]
+
+
+def _delay(m, signal, cycles, name):
+    """``signal`` delayed by ``cycles`` registers (``cycles`` may be 0)."""
+    for stage in range(cycles):
+        delayed = Signal.like(signal, name=f"{name}_d{stage + 1}")
+        m.d.sync += delayed.eq(signal)
+        signal = delayed
+    return signal
+
+
+class SystolicArray(wiring.Component):
+    """N x N int8 MAC array computing ``result_row = act_row @ W`` for one row per cycle.
+
+    ``W`` (N x N int8) sits in the PEs: ``W[k][j]`` in row k, column j. Its users see whole
+    rows: the skew of the inputs and the de-skew of the outputs are inside.
+
+    Timing contract (t = the cycle an activation row is presented):
+
+    - the result row for it appears on ``result_row`` at ``t + config.array_latency``;
+    - a tile's weights are presented one row per cycle as rows ``r = 0..N-1`` at
+      ``t0 + r``, where ``t0`` is the cycle of the tile's first activation row (marked with
+      ``act_first``); the tile after it may start at ``t0 + N`` at the earliest, however
+      few activation rows the tile has. Presenting weights while the previous tile still
+      streams is what removes the bubble between tiles.
+
+    Members
+    -------
+    act_row : In(ArrayLayout(signed(8), N))
+        Activation row (one int8 per array row k).
+    act_first : In(1)
+        ``act_row`` is the first row of a new weight tile: switch to the shadow weights.
+    weight_row : In(ArrayLayout(signed(8), N))
+        One row ``W[r][:]`` of the next weight tile.
+    weight_row_index : In(range(N))
+        ``r``, the array row ``weight_row`` is for.
+    weight_row_load : In(1)
+        Write ``weight_row`` into the shadow weights of array row ``weight_row_index``.
+    result_row : Out(ArrayLayout(signed(32), N))
+        ``act_row @ W`` for the row presented ``array_latency`` cycles earlier.
+    """
+
+    def __init__(self, config: NpuConfig):
+        self._config = config
+        n = config.n
+        data_shape = signed(config.data_width)
+        super().__init__({
+            "act_row": In(data.ArrayLayout(data_shape, n)),
+            "act_first": In(1),
+            "weight_row": In(data.ArrayLayout(data_shape, n)),
+            "weight_row_index": In(range(n)),
+            "weight_row_load": In(1),
+            "result_row": Out(data.ArrayLayout(signed(config.acc_width), n)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        n = self._config.n
+        pes = [[ProcessingElement(self._config) for _ in range(n)] for _ in range(n)]
+        for k in range(n):
+            for j in range(n):
+                m.submodules[f"pe_{k}_{j}"] = pes[k][j]
+
+        for k in range(n):
+            # Input skew: array row k sees an activation row k + 2 cycles after it is
+            # presented, and its swap flag one cycle before that.
+            m.d.comb += [
+                pes[k][0].act_in.eq(_delay(m, self.act_row[k], k + 2, f"act_skew_{k}")),
+                pes[k][0].swap_in.eq(_delay(m, self.act_first, k + 1, f"swap_skew_{k}")),
+            ]
+            for j in range(n):
+                pe = pes[k][j]
+                if j + 1 < n:
+                    m.d.comb += [
+                        pes[k][j + 1].act_in.eq(pe.act_out),
+                        pes[k][j + 1].swap_in.eq(pe.swap_out),
+                    ]
+                m.d.comb += [
+                    pe.psum_in.eq(0 if k == 0 else pes[k - 1][j].psum_out),
+                    pe.shadow_in.eq(self.weight_row[j]),
+                    pe.shadow_load.eq(self.weight_row_load & (self.weight_row_index == k)),
+                ]
+
+        for j in range(n):
+            # Output de-skew: column j finishes j cycles after column 0.
+            column_sum = pes[n - 1][j].psum_out
+            m.d.comb += self.result_row[j].eq(
+                _delay(m, column_sum, n - 1 - j, f"result_deskew_{j}"))
+        return m
