@@ -1,0 +1,65 @@
+"""AXI4 and AXI4-Lite interface signatures with the AMBA member names.
+
+Directions are the manager's (master's): a manager has ``Out(signature)``, a subordinate
+``In(signature)``. With the AMBA names, an exported port ``s_axil`` becomes ``s_axil__awaddr``
+and so on, which cocotbext-axi binds with ``from_prefix(dut, "s_axil", bus_separator="__")``.
+"""
+
+from amaranth.lib import enum, wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["Response", "Burst", "AXI4LiteSignature", "AXI4Signature"]
+
+
+class Response(enum.Enum, shape=2):
+    OKAY = 0
+    EXOKAY = 1
+    SLVERR = 2
+    DECERR = 3
+
+
+class Burst(enum.Enum, shape=2):
+    FIXED = 0
+    INCR = 1
+    WRAP = 2
+
+
+class AXI4LiteSignature(wiring.Signature):
+    def __init__(self, *, addr_width, data_width=32):
+        if data_width not in (32, 64):
+            raise ValueError(f"AXI4-Lite data_width must be 32 or 64, not {data_width!r}")
+        self.addr_width = addr_width
+        self.data_width = data_width
+        super().__init__({
+            "awaddr": Out(addr_width), "awprot": Out(3), "awvalid": Out(1), "awready": In(1),
+            "wdata": Out(data_width), "wstrb": Out(data_width // 8), "wvalid": Out(1),
+            "wready": In(1),
+            "bresp": In(Response), "bvalid": In(1), "bready": Out(1),
+            "araddr": Out(addr_width), "arprot": Out(3), "arvalid": Out(1), "arready": In(1),
+            "rdata": In(data_width), "rresp": In(Response), "rvalid": In(1), "rready": Out(1),
+        })
+
+
+class AXI4Signature(wiring.Signature):
+    def __init__(self, *, addr_width=32, data_width=64, id_width=1):
+        if data_width not in (32, 64, 128, 256):
+            raise ValueError(f"AXI4 data_width must be 32, 64, 128 or 256, not {data_width!r}")
+        self.addr_width = addr_width
+        self.data_width = data_width
+        self.id_width = id_width
+        address = {"id": id_width, "addr": addr_width, "len": 8, "size": 3, "burst": Burst,
+                   "lock": 1, "cache": 4, "prot": 3}
+        members = {}
+        for channel in ("aw", "ar"):
+            for name, shape in address.items():
+                members[f"{channel}{name}"] = Out(shape)
+            members[f"{channel}valid"] = Out(1)
+            members[f"{channel}ready"] = In(1)
+        members.update({
+            "wdata": Out(data_width), "wstrb": Out(data_width // 8), "wlast": Out(1),
+            "wvalid": Out(1), "wready": In(1),
+            "bid": In(id_width), "bresp": In(Response), "bvalid": In(1), "bready": Out(1),
+            "rid": In(id_width), "rdata": In(data_width), "rresp": In(Response),
+            "rlast": In(1), "rvalid": In(1), "rready": Out(1),
+        })
+        super().__init__(members)
