@@ -1,0 +1,137 @@
+"""Gearboxes between bus beats (W bytes, partly filled) and memory rows (R bytes).
+
+The DMA moves byte streams: a LOAD's bytes arrive in beats of up to W bytes and leave as
+rows of R bytes (N for the scratchpad, 4N for the accumulator, 8N for the quant table); a
+STORE's rows of R bytes leave in beats of up to W bytes. R need not be a multiple of W or
+the other way round (N = 12 gives 12-byte rows on an 8-byte bus).
+"""
+
+from amaranth import *
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["ByteChunk", "RowPacker", "RowUnpacker"]
+
+
+def ByteChunk(width_bytes):
+    """Up to ``width_bytes`` bytes, the first ``count`` of ``data`` valid."""
+    return data.StructLayout({
+        "data": data.ArrayLayout(8, width_bytes),
+        "count": range(1, width_bytes + 1),
+    })
+
+
+class RowPacker(wiring.Component):
+    """Packs chunks of 1..W bytes into rows of R bytes, in order, at full rate.
+
+    Members
+    -------
+    chunk : In(stream.Signature(ByteChunk(W)))
+    row : Out(stream.Signature(ArrayLayout(8, R)))
+    level : Out(range(R + W + 1))
+        Bytes held (a row ends a transfer only when this returns to 0).
+    """
+
+    def __init__(self, *, chunk_bytes, row_bytes):
+        self._w = chunk_bytes
+        self._r = row_bytes
+        super().__init__({
+            "chunk": In(stream.Signature(ByteChunk(chunk_bytes))),
+            "row": Out(stream.Signature(data.ArrayLayout(8, row_bytes))),
+            "level": Out(range(row_bytes + chunk_bytes + 1)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        w, r = self._w, self._r
+        capacity = r + w
+        buffer = Signal(data.ArrayLayout(8, capacity))
+        level = self.level
+
+        m.d.comb += [
+            self.row.valid.eq(level >= r),
+            self.row.payload.eq(buffer.as_value()[:8 * r]),
+        ]
+        popped = Signal()
+        m.d.comb += popped.eq(self.row.valid & self.row.ready)
+        # Bytes left after this cycle's pop; a chunk fits when they leave room for W more.
+        level_after_pop = Signal.like(level)
+        m.d.comb += level_after_pop.eq(Mux(popped, level - r, level))
+        m.d.comb += self.chunk.ready.eq(level_after_pop <= r)
+        pushed = self.chunk.valid & self.chunk.ready
+
+        shifted = Signal.like(buffer)
+        with m.If(popped):
+            m.d.comb += shifted.as_value().eq(buffer.as_value() >> (8 * r))
+        with m.Else():
+            m.d.comb += shifted.eq(buffer)
+        next_buffer = Signal.like(buffer)
+        m.d.comb += next_buffer.eq(shifted)
+        with m.If(pushed):
+            for i in range(capacity):
+                # Byte i takes chunk byte i - level_after_pop when that byte is valid.
+                for position in range(max(0, i - w + 1), min(i, r) + 1):
+                    lane = i - position
+                    with m.If((level_after_pop == position) & (lane < self.chunk.payload.count)):
+                        m.d.comb += next_buffer[i].eq(self.chunk.payload.data[lane])
+        m.d.sync += [
+            buffer.eq(next_buffer),
+            level.eq(level_after_pop + Mux(pushed, self.chunk.payload.count, 0)),
+        ]
+        return m
+
+
+class RowUnpacker(wiring.Component):
+    """Unpacks rows of R bytes into a byte stream taken 0..W bytes at a time.
+
+    The consumer sees the next W bytes (``head``) and how many are held (``level``), and
+    takes ``take`` of them in a cycle (``take <= level``, checked by the consumer).
+
+    Members
+    -------
+    row : In(stream.Signature(ArrayLayout(8, R)))
+    head : Out(ArrayLayout(8, W))
+    level : Out(range(R + W + 1))
+    take : In(range(W + 1))
+    """
+
+    def __init__(self, *, chunk_bytes, row_bytes):
+        self._w = chunk_bytes
+        self._r = row_bytes
+        super().__init__({
+            "row": In(stream.Signature(data.ArrayLayout(8, row_bytes))),
+            "head": Out(data.ArrayLayout(8, chunk_bytes)),
+            "level": Out(range(row_bytes + chunk_bytes + 1)),
+            "take": In(range(chunk_bytes + 1)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        w, r = self._w, self._r
+        capacity = r + w
+        buffer = Signal(data.ArrayLayout(8, capacity))
+        level = self.level
+        m.d.comb += self.head.eq(buffer.as_value()[:8 * w])
+
+        level_after_take = Signal.like(level)
+        m.d.comb += level_after_take.eq(level - self.take)
+        m.d.comb += self.row.ready.eq(level_after_take <= w)
+        pushed = self.row.valid & self.row.ready
+
+        shifted = Signal.like(buffer)
+        with m.Switch(self.take):
+            for count in range(w + 1):
+                with m.Case(count):
+                    m.d.comb += shifted.as_value().eq(buffer.as_value() >> (8 * count))
+        next_buffer = Signal.like(buffer)
+        m.d.comb += next_buffer.eq(shifted)
+        with m.If(pushed):
+            for i in range(capacity):
+                for position in range(max(0, i - r + 1), min(i, w) + 1):
+                    with m.If(level_after_take == position):
+                        m.d.comb += next_buffer[i].eq(self.row.payload[i - position])
+        m.d.sync += [
+            buffer.eq(next_buffer),
+            level.eq(level_after_take + Mux(pushed, r, 0)),
+        ]
+        return m
