@@ -8,7 +8,7 @@ and so on, which cocotbext-axi binds with ``from_prefix(dut, "s_axil", bus_separ
 from amaranth.lib import enum, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["Response", "Burst", "AXI4LiteSignature", "AXI4Signature"]
+__all__ = ["Response", "Burst", "AXI4LiteSignature", "AXI4Signature", "connect_channels"]
 
 
 class Response(enum.Enum, shape=2):
@@ -41,7 +41,10 @@ class AXI4LiteSignature(wiring.Signature):
 
 
 class AXI4Signature(wiring.Signature):
-    def __init__(self, *, addr_width=32, data_width=64, id_width=1):
+    """AXI4 (INCR bursts, no user signals). ``read`` / ``write`` select the channels, so an
+    engine that only reads has just AR and R, with the same member names as the full bus."""
+
+    def __init__(self, *, addr_width=32, data_width=64, id_width=1, read=True, write=True):
         if data_width not in (32, 64, 128, 256):
             raise ValueError(f"AXI4 data_width must be 32, 64, 128 or 256, not {data_width!r}")
         self.addr_width = addr_width
@@ -50,16 +53,32 @@ class AXI4Signature(wiring.Signature):
         address = {"id": id_width, "addr": addr_width, "len": 8, "size": 3, "burst": Burst,
                    "lock": 1, "cache": 4, "prot": 3}
         members = {}
-        for channel in ("aw", "ar"):
+        for channel, wanted in (("aw", write), ("ar", read)):
+            if not wanted:
+                continue
             for name, shape in address.items():
                 members[f"{channel}{name}"] = Out(shape)
             members[f"{channel}valid"] = Out(1)
             members[f"{channel}ready"] = In(1)
-        members.update({
-            "wdata": Out(data_width), "wstrb": Out(data_width // 8), "wlast": Out(1),
-            "wvalid": Out(1), "wready": In(1),
-            "bid": In(id_width), "bresp": In(Response), "bvalid": In(1), "bready": Out(1),
-            "rid": In(id_width), "rdata": In(data_width), "rresp": In(Response),
-            "rlast": In(1), "rvalid": In(1), "rready": Out(1),
-        })
+        if write:
+            members.update({
+                "wdata": Out(data_width), "wstrb": Out(data_width // 8), "wlast": Out(1),
+                "wvalid": Out(1), "wready": In(1),
+                "bid": In(id_width), "bresp": In(Response), "bvalid": In(1), "bready": Out(1),
+            })
+        if read:
+            members.update({
+                "rid": In(id_width), "rdata": In(data_width), "rresp": In(Response),
+                "rlast": In(1), "rvalid": In(1), "rready": Out(1),
+            })
         super().__init__(members)
+
+
+def connect_channels(m, manager, subordinate):
+    """Connect an engine's manager port (a subset of AXI4's members) to the same-named
+    members of ``subordinate``, the wider manager port of the component that contains it."""
+    for name, member in manager.signature.members.items():
+        if member.flow == Out:
+            m.d.comb += getattr(subordinate, name).eq(getattr(manager, name))
+        else:
+            m.d.comb += getattr(manager, name).eq(getattr(subordinate, name))

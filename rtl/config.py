@@ -36,6 +36,14 @@ class NpuConfig:
         Rows in the accumulator (power of two).
     command_queue_depth : int
         Compute commands buffered ahead of the compute controller.
+    quant_table_depth : int
+        Rows in the quant table (N channels' requantization parameters each).
+    axi_data_width : int
+        Data width of the AXI4 master in bits: 32, 64 or 128.
+    axi_max_burst_beats : int
+        Longest burst the DMA issues (AXI4 allows 256).
+    axi_max_outstanding : int
+        Bursts the DMA keeps in flight per direction.
     """
 
     n: int = 8
@@ -44,6 +52,10 @@ class NpuConfig:
     scratchpad_depth: int = 2048
     accumulator_depth: int = 1024
     command_queue_depth: int = 4
+    quant_table_depth: int = 64
+    axi_data_width: int = 64
+    axi_max_burst_beats: int = 32
+    axi_max_outstanding: int = 4
 
     def __post_init__(self):
         for field in fields(self):
@@ -63,6 +75,18 @@ class NpuConfig:
             if not _is_power_of_two(value) or not 16 <= value <= 65536:
                 raise ConfigError(f"{name} must be a power of two between 16 and 65536, "
                                   f"not {value!r}")
+        if not _is_power_of_two(self.quant_table_depth) or not 2 <= self.quant_table_depth <= 256:
+            raise ConfigError(f"quant_table_depth must be a power of two between 2 and 256, "
+                              f"not {self.quant_table_depth!r}")
+        if self.axi_data_width not in (32, 64, 128):
+            raise ConfigError(f"axi_data_width must be 32, 64 or 128, "
+                              f"not {self.axi_data_width!r}")
+        if not 1 <= self.axi_max_burst_beats <= 256:
+            raise ConfigError(f"axi_max_burst_beats must be between 1 and 256, "
+                              f"not {self.axi_max_burst_beats!r}")
+        if not 1 <= self.axi_max_outstanding <= 16:
+            raise ConfigError(f"axi_max_outstanding must be between 1 and 16, "
+                              f"not {self.axi_max_outstanding!r}")
         if not 1 <= self.command_queue_depth <= 64:
             raise ConfigError(f"command_queue_depth must be between 1 and 64, "
                               f"not {self.command_queue_depth!r}")
@@ -96,7 +120,16 @@ class NpuConfig:
         return 2 * self.n + 1
 
     @property
+    def bus_bytes(self):
+        return self.axi_data_width // 8
+
+    @property
     def name(self):
-        """A short tag for build directories and reports."""
-        return (f"n{self.n}_sp{self.scratchpad_depth}_acc{self.accumulator_depth}"
-                f"_q{self.command_queue_depth}")
+        """A short tag for build directories and reports: the fields that differ from the
+        defaults, so default configurations have short names."""
+        default = NpuConfig()
+        parts = [f"n{self.n}"]
+        for field in fields(self):
+            if field.name != "n" and getattr(self, field.name) != getattr(default, field.name):
+                parts.append(f"{field.name}{getattr(self, field.name)}")
+        return "_".join(parts)

@@ -21,6 +21,7 @@ from amaranth.back import verilog
 
 from rtl.compute_core import ComputeCore
 from rtl.config import NpuConfig
+from sim.harness import DmaCopyHarness
 
 __all__ = ["REPO_ROOT", "BUILD_ROOT", "DESIGNS", "available_simulators", "generate_verilog",
            "build_simulation", "choose_seed", "run_cocotb", "CocotbResults", "config_to_env",
@@ -29,9 +30,10 @@ __all__ = ["REPO_ROOT", "BUILD_ROOT", "DESIGNS", "available_simulators", "genera
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_ROOT = REPO_ROOT / "build"
 
-# Design name -> (component factory, the cocotb test module that drives it).
+# Design name -> (component factory(config, **params), the cocotb test module).
 DESIGNS = {
     "compute_core": (ComputeCore, "sim.tb_compute_core"),
+    "dma_copy": (DmaCopyHarness, "sim.tb_dma"),
 }
 
 SIMULATORS = ("verilator", "icarus")
@@ -88,11 +90,16 @@ def _write_if_changed(path: Path, text: str):
         path.write_text(text)
 
 
-def generate_verilog(design: str, config: NpuConfig) -> Path:
+def _variant(config: NpuConfig, params: dict):
+    return "_".join([config.name] + [f"{key}{value}" for key, value in sorted(params.items())])
+
+
+def generate_verilog(design: str, config: NpuConfig, params=None) -> Path:
     """Verilog of ``design`` for ``config`` in ``build/rtl/``; rewritten only when it changes."""
+    params = params or {}
     factory, _ = DESIGNS[design]
-    text = verilog.convert(factory(config), name=design)
-    path = BUILD_ROOT / "rtl" / f"{design}_{config.name}.v"
+    text = verilog.convert(factory(config, **params), name=design)
+    path = BUILD_ROOT / "rtl" / f"{design}_{_variant(config, params)}.v"
     _write_if_changed(path, text)
     return path
 
@@ -102,30 +109,33 @@ class SimulationBuild:
     simulator: str
     design: str
     config: NpuConfig
+    params: dict
     build_dir: Path
     build_seconds: float  # 0 when the cached build was reused
 
 
-def build_simulation(simulator: str, design: str, config: NpuConfig, *,
+def build_simulation(simulator: str, design: str, config: NpuConfig, params=None, *,
                      log=print) -> SimulationBuild:
-    """Build (or reuse) the simulation of ``design`` at ``config`` on ``simulator``."""
+    """Build (or reuse) the simulation of ``design(config, **params)`` on ``simulator``."""
     from cocotb_tools.runner import get_runner
 
     if simulator not in SIMULATORS:
         raise ValueError(f"simulator must be one of {SIMULATORS}, not {simulator!r}")
     _prepare_environment()
-    source = generate_verilog(design, config)
+    params = dict(params or {})
+    source = generate_verilog(design, config, params)
     build_args = _BUILD_ARGS[simulator]
     key = hashlib.sha256("\n".join(
         [source.read_text(), simulator, *build_args, *TIMESCALE]).encode()).hexdigest()
-    build_dir = BUILD_ROOT / "sim" / simulator / f"{design}_{config.name}"
+    variant = _variant(config, params)
+    build_dir = BUILD_ROOT / "sim" / simulator / f"{design}_{variant}"
     build_dir.mkdir(parents=True, exist_ok=True)
     stamp = build_dir / "build.stamp"
     with open(build_dir / "build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if stamp.exists() and stamp.read_text() == key:
-            return SimulationBuild(simulator, design, config, build_dir, 0.0)
-        log(f"[build] {simulator}: {design} {config.name} ...", flush=True)
+            return SimulationBuild(simulator, design, config, params, build_dir, 0.0)
+        log(f"[build] {simulator}: {design} {variant} ...", flush=True)
         started = time.monotonic()
         stamp.unlink(missing_ok=True)
         runner = get_runner(simulator)
@@ -134,8 +144,8 @@ def build_simulation(simulator: str, design: str, config: NpuConfig, *,
                      log_file=build_dir / "build.log")
         stamp.write_text(key)
         seconds = time.monotonic() - started
-        log(f"[build] {simulator}: {design} {config.name} built in {seconds:.0f} s", flush=True)
-        return SimulationBuild(simulator, design, config, build_dir, seconds)
+        log(f"[build] {simulator}: {design} {variant} built in {seconds:.0f} s", flush=True)
+        return SimulationBuild(simulator, design, config, params, build_dir, seconds)
 
 
 @dataclass
@@ -198,7 +208,7 @@ def run_cocotb(build: SimulationBuild, *, seed: int, testcase=None, extra_env=No
     results_xml = test_dir / "results.xml"
     log_file = test_dir / "sim.log"
     env = {"NPU_CONFIG": config_to_env(build.config), "NPU_REPORT_DIR": str(test_dir),
-           "NPU_SEED": str(seed)}
+           "NPU_SEED": str(seed), "NPU_PARAMS": json.dumps(build.params)}
     env.update(extra_env or {})
     try:
         runner.test(test_module=test_module, hdl_toplevel=build.design,

@@ -24,6 +24,8 @@ def test_is_frozen():
     ("data_width", 16), ("acc_width", 24),
     ("scratchpad_depth", 1000), ("scratchpad_depth", 8), ("accumulator_depth", 0),
     ("accumulator_depth", 2 ** 17), ("command_queue_depth", 0),
+    ("quant_table_depth", 3), ("axi_data_width", 48), ("axi_max_burst_beats", 257),
+    ("axi_max_outstanding", 0),
 ])
 def test_invalid_field_is_named(field, value):
     with pytest.raises(ConfigError, match=rf"^{field} must"):
@@ -33,3 +35,8 @@ def test_invalid_field_is_named(field, value):
 @pytest.mark.parametrize("n", [4, 8, 12, 16])
 def test_array_sizes_accepted(n):
     assert NpuConfig(n=n).scratchpad_row_bits == 8 * n
+
+
+def test_name_lists_only_what_differs_from_the_defaults():
+    assert NpuConfig(n=4).name == "n4"
+    assert NpuConfig(n=8, axi_data_width=128).name == "n8_axi_data_width128"

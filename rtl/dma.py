@@ -1,0 +1,382 @@
+"""The DMA: 2-D strided transfers between DRAM (AXI4) and byte streams.
+
+A transfer is ``rows`` DRAM rows of ``bytes_per_row`` bytes, row i starting at
+``dram_addr + i * stride``, any byte alignment. Its bytes travel in order: the reader turns
+them into chunks of up to W bytes (W = the bus width in bytes), the writer takes them from a
+``RowUnpacker``. Bursts are INCR, never cross a 4 KiB boundary and are at most
+``max_burst_beats`` long; several are in flight at once.
+
+An error response stops the engine: it issues no further bursts, finishes (reads: drains,
+writes: sends with no byte strobe) the ones in flight so the bus is never left hanging, and
+holds ``error`` until ``clear``. ``abort`` does the same without an error (soft reset). A
+transfer whose DRAM range would wrap past 2**32 raises ``error`` before any burst of the
+wrapping part goes out.
+"""
+
+from amaranth import *
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2, exact_log2
+
+from .axi import AXI4Signature, Burst, Response
+from .gearbox import ByteChunk
+
+__all__ = ["Transfer", "BurstPlanner", "DmaReader", "DmaWriter", "burst_layout"]
+
+MAX_AXI_BEATS = 256
+PAGE_BYTES = 4096
+
+
+class Transfer(data.Struct):
+    dram_addr: 32
+    bytes_per_row: 16
+    rows: 16
+    stride: 32
+
+
+def burst_layout(bus_bytes):
+    """One burst: beat-aligned address, beats, where its first byte sits, how many bytes."""
+    return data.StructLayout({
+        "addr": 32,
+        "beats": range(1, MAX_AXI_BEATS + 1),
+        "offset": range(bus_bytes),
+        "bytes": range(1, PAGE_BYTES + 1),
+        "last": 1,
+    })
+
+
+def _minimum(m, *values):
+    result = values[0]
+    for value in values[1:]:
+        result = Mux(value < result, value, result)
+    return result
+
+
+class BurstPlanner(wiring.Component):
+    """Splits a 2-D transfer into bursts, one per cycle.
+
+    Members
+    -------
+    transfer : In(stream.Signature(Transfer))
+        ``bytes_per_row`` and ``rows`` must be non-zero (the units check).
+    burst : Out(stream.Signature(burst_layout))
+    busy : Out(1)
+    wrap_error : Out(1)
+        The transfer would wrap past 2**32; no burst of the wrapping part was planned.
+        Held until ``clear``.
+    abort, clear : In(1)
+        Drop the current transfer / clear ``wrap_error``.
+    """
+
+    def __init__(self, *, bus_bytes, max_burst_beats):
+        self._bus_bytes = bus_bytes
+        self._max_burst_beats = max_burst_beats
+        super().__init__({
+            "transfer": In(stream.Signature(Transfer)),
+            "burst": Out(stream.Signature(burst_layout(bus_bytes))),
+            "busy": Out(1),
+            "wrap_error": Out(1),
+            "abort": In(1),
+            "clear": In(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        w = self._bus_bytes
+        lane_bits = exact_log2(w)
+        row_addr = Signal(32)
+        cursor = Signal(33)  # bit 32 set: the previous burst ended exactly at 2**32
+        row_left = Signal(16)
+        rows_left = Signal(16)
+        bytes_per_row = Signal(16)
+        stride = Signal(32)
+
+        offset = cursor[:lane_bits]
+        to_page_end = Signal(range(PAGE_BYTES + 1))
+        m.d.comb += to_page_end.eq(PAGE_BYTES - cursor[:12])
+        to_max_burst = Signal(range(self._max_burst_beats * w + 1))
+        m.d.comb += to_max_burst.eq(self._max_burst_beats * w - offset)
+        burst_bytes = Signal(range(PAGE_BYTES + 1))
+        m.d.comb += burst_bytes.eq(_minimum(m, row_left, to_page_end, to_max_burst))
+        burst_end = Signal(33)
+        m.d.comb += burst_end.eq(cursor + burst_bytes)
+        next_row_addr = Signal(33)
+        m.d.comb += next_row_addr.eq(row_addr + stride)
+        row_done = burst_bytes == row_left
+        last = row_done & (rows_left == 1)
+
+        m.d.comb += [
+            self.burst.payload.addr.eq(Cat(Const(0, lane_bits), cursor[lane_bits:32])),
+            self.burst.payload.beats.eq((offset + burst_bytes + w - 1) >> lane_bits),
+            self.burst.payload.offset.eq(offset),
+            self.burst.payload.bytes.eq(burst_bytes),
+            self.burst.payload.last.eq(last),
+        ]
+        with m.If(self.clear):
+            m.d.sync += self.wrap_error.eq(0)
+
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += self.transfer.ready.eq(~self.abort)
+                with m.If(self.transfer.valid & ~self.abort):
+                    payload = self.transfer.payload
+                    m.d.sync += [
+                        row_addr.eq(payload.dram_addr),
+                        cursor.eq(payload.dram_addr),
+                        row_left.eq(payload.bytes_per_row),
+                        bytes_per_row.eq(payload.bytes_per_row),
+                        rows_left.eq(payload.rows),
+                        stride.eq(payload.stride),
+                    ]
+                    m.next = "PLAN"
+            with m.State("PLAN"):
+                m.d.comb += self.busy.eq(1)
+                # The burst wraps, or the next row would start past the address space.
+                wraps = (cursor[32] | (burst_end > 2 ** 32) |
+                         (row_done & ~last & next_row_addr[32]))
+                with m.If(self.abort):
+                    m.next = "IDLE"
+                with m.Elif(wraps):
+                    m.d.sync += self.wrap_error.eq(1)
+                    m.next = "IDLE"
+                with m.Else():
+                    m.d.comb += self.burst.valid.eq(1)
+                    with m.If(self.burst.ready):
+                        with m.If(last):
+                            m.next = "IDLE"
+                        with m.Elif(row_done):
+                            m.d.sync += [
+                                row_addr.eq(next_row_addr),
+                                cursor.eq(next_row_addr),
+                                row_left.eq(bytes_per_row),
+                                rows_left.eq(rows_left - 1),
+                            ]
+                        with m.Else():
+                            m.d.sync += [
+                                cursor.eq(burst_end),
+                                row_left.eq(row_left - burst_bytes),
+                            ]
+        return m
+
+
+def _in_flight_layout(bus_bytes):
+    return data.StructLayout({"offset": range(bus_bytes), "bytes": range(1, PAGE_BYTES + 1)})
+
+
+class _EngineBase(wiring.Component):
+    def __init__(self, members, *, bus_bytes, max_burst_beats, max_outstanding, axi_id,
+                 id_width):
+        if bus_bytes not in (4, 8, 16, 32):
+            raise ValueError(f"bus_bytes must be 4, 8, 16 or 32, not {bus_bytes!r}")
+        if not 1 <= max_burst_beats <= MAX_AXI_BEATS:
+            raise ValueError(f"max_burst_beats must be in 1..{MAX_AXI_BEATS}, "
+                             f"not {max_burst_beats!r}")
+        self._bus_bytes = bus_bytes
+        self._max_burst_beats = max_burst_beats
+        self._max_outstanding = max_outstanding
+        self._axi_id = axi_id
+        super().__init__(members)
+
+    def _address_channel(self, m, planner, prefix, space_left):
+        """Drive AR or AW from the planner while ``space_left``; returns the accept strobe."""
+        axi = self.axi
+        payload = planner.burst.payload
+        valid = planner.burst.valid & space_left & ~self.abort & ~self.error
+        ready = getattr(axi, f"{prefix}ready")
+        m.d.comb += [
+            getattr(axi, f"{prefix}id").eq(self._axi_id),
+            getattr(axi, f"{prefix}addr").eq(payload.addr),
+            getattr(axi, f"{prefix}len").eq(payload.beats - 1),
+            getattr(axi, f"{prefix}size").eq(exact_log2(self._bus_bytes)),
+            getattr(axi, f"{prefix}burst").eq(Burst.INCR),
+            getattr(axi, f"{prefix}valid").eq(valid),
+            planner.burst.ready.eq(valid & ready),
+        ]
+        return valid & ready
+
+
+class DmaReader(_EngineBase):
+    """AXI4 read engine: a 2-D transfer from DRAM to a stream of byte chunks.
+
+    Members
+    -------
+    transfer : In(stream.Signature(Transfer))
+    chunk : Out(stream.Signature(ByteChunk(W)))
+        The transfer's bytes in order, up to W per chunk.
+    axi : Out(AXI4Signature(read=True, write=False))
+    busy : Out(1)
+        Bursts are planned or in flight.
+    error : Out(1)
+        An RRESP other than OKAY, or a wrapping transfer. Held until ``clear``.
+    abort, clear : In(1)
+    """
+
+    def __init__(self, *, bus_bytes=8, max_burst_beats=64, max_outstanding=4, axi_id=0,
+                 id_width=1):
+        super().__init__({
+            "transfer": In(stream.Signature(Transfer)),
+            "chunk": Out(stream.Signature(ByteChunk(bus_bytes))),
+            "axi": Out(AXI4Signature(data_width=8 * bus_bytes, id_width=id_width,
+                                     read=True, write=False)),
+            "busy": Out(1),
+            "error": Out(1),
+            "abort": In(1),
+            "clear": In(1),
+        }, bus_bytes=bus_bytes, max_burst_beats=max_burst_beats,
+            max_outstanding=max_outstanding, axi_id=axi_id, id_width=id_width)
+
+    def elaborate(self, platform):
+        m = Module()
+        w = self._bus_bytes
+        axi = self.axi
+        m.submodules.planner = planner = BurstPlanner(
+            bus_bytes=w, max_burst_beats=self._max_burst_beats)
+        layout = _in_flight_layout(w)
+        m.submodules.in_flight = in_flight = SyncFIFOBuffered(
+            width=Shape.cast(layout).width, depth=self._max_outstanding)
+        wiring.connect(m, wiring.flipped(self.transfer), planner.transfer)
+        m.d.comb += [planner.abort.eq(self.abort), planner.clear.eq(self.clear)]
+
+        accepted = self._address_channel(m, planner, "ar", in_flight.w_rdy)
+        m.d.comb += [
+            in_flight.w_data.eq(Cat(planner.burst.payload.offset, planner.burst.payload.bytes)),
+            in_flight.w_en.eq(accepted),
+        ]
+
+        response_error = Signal()
+        with m.If(self.clear):
+            m.d.sync += response_error.eq(0)
+        m.d.comb += self.error.eq(response_error | planner.wrap_error)
+        discard = self.error | self.abort
+
+        # R side: the burst at the head of in_flight says where its bytes sit.
+        head = Signal(layout)
+        m.d.comb += head.eq(in_flight.r_data)
+        first_beat = Signal(init=1)
+        bytes_left = Signal(range(PAGE_BYTES + 1))
+        start_lane = Mux(first_beat, head.offset, 0)
+        remaining = Mux(first_beat, head.bytes, bytes_left)
+        count = Signal(range(w + 1))
+        m.d.comb += count.eq(_minimum(m, w - start_lane, remaining))
+
+        with m.Switch(start_lane):
+            for lane in range(w):
+                with m.Case(lane):
+                    m.d.comb += self.chunk.payload.data.eq(axi.rdata >> (8 * lane))
+        m.d.comb += [
+            self.chunk.payload.count.eq(count),
+            self.chunk.valid.eq(axi.rvalid & in_flight.r_rdy & ~discard),
+            axi.rready.eq(in_flight.r_rdy & (discard | self.chunk.ready)),
+        ]
+        beat = axi.rvalid & axi.rready
+        with m.If(beat):
+            m.d.sync += [bytes_left.eq(remaining - count), first_beat.eq(axi.rlast)]
+            with m.If(axi.rresp != Response.OKAY):
+                m.d.sync += response_error.eq(1)
+        m.d.comb += [
+            in_flight.r_en.eq(beat & axi.rlast),
+            self.busy.eq(planner.busy | (in_flight.level != 0)),
+        ]
+        return m
+
+
+class DmaWriter(_EngineBase):
+    """AXI4 write engine: a 2-D transfer from a byte stream to DRAM, with byte strobes.
+
+    Members
+    -------
+    transfer : In(stream.Signature(Transfer))
+    head, level : In
+        The next W bytes of the source stream and how many it holds (``RowUnpacker``).
+    take : Out(range(W + 1))
+        Bytes taken from the source this cycle.
+    axi : Out(AXI4Signature(read=False, write=True))
+    busy : Out(1)
+        Bursts are planned, being sent, or waiting for their response.
+    error : Out(1)
+        A BRESP other than OKAY, or a wrapping transfer. Held until ``clear``.
+    abort, clear : In(1)
+    """
+
+    def __init__(self, *, bus_bytes=8, max_burst_beats=64, max_outstanding=4, axi_id=0,
+                 id_width=1, source_capacity=None):
+        source_capacity = source_capacity or 4 * bus_bytes
+        super().__init__({
+            "transfer": In(stream.Signature(Transfer)),
+            "head": In(data.ArrayLayout(8, bus_bytes)),
+            "level": In(range(source_capacity + 1)),
+            "take": Out(range(bus_bytes + 1)),
+            "axi": Out(AXI4Signature(data_width=8 * bus_bytes, id_width=id_width,
+                                     read=False, write=True)),
+            "busy": Out(1),
+            "error": Out(1),
+            "abort": In(1),
+            "clear": In(1),
+        }, bus_bytes=bus_bytes, max_burst_beats=max_burst_beats,
+            max_outstanding=max_outstanding, axi_id=axi_id, id_width=id_width)
+
+    def elaborate(self, platform):
+        m = Module()
+        w = self._bus_bytes
+        axi = self.axi
+        m.submodules.planner = planner = BurstPlanner(
+            bus_bytes=w, max_burst_beats=self._max_burst_beats)
+        layout = _in_flight_layout(w)
+        m.submodules.to_send = to_send = SyncFIFOBuffered(
+            width=Shape.cast(layout).width, depth=self._max_outstanding)
+        wiring.connect(m, wiring.flipped(self.transfer), planner.transfer)
+        m.d.comb += [planner.abort.eq(self.abort), planner.clear.eq(self.clear)]
+
+        # Bursts whose address went out and whose response has not come back.
+        awaiting_response = Signal(range(self._max_outstanding + 2))
+        room = (awaiting_response < self._max_outstanding) & to_send.w_rdy
+        accepted = self._address_channel(m, planner, "aw", room)
+        m.d.comb += [
+            to_send.w_data.eq(Cat(planner.burst.payload.offset, planner.burst.payload.bytes)),
+            to_send.w_en.eq(accepted),
+        ]
+
+        response_error = Signal()
+        with m.If(self.clear):
+            m.d.sync += response_error.eq(0)
+        m.d.comb += self.error.eq(response_error | planner.wrap_error)
+        discard = self.error | self.abort
+
+        head = Signal(layout)
+        m.d.comb += head.eq(to_send.r_data)
+        first_beat = Signal(init=1)
+        bytes_left = Signal(range(PAGE_BYTES + 1))
+        start_lane = Mux(first_beat, head.offset, 0)
+        remaining = Mux(first_beat, head.bytes, bytes_left)
+        count = Signal(range(w + 1))
+        m.d.comb += count.eq(_minimum(m, w - start_lane, remaining))
+        last_beat = count == remaining
+
+        with m.Switch(start_lane):
+            for lane in range(w):
+                with m.Case(lane):
+                    m.d.comb += [
+                        axi.wdata.eq(self.head.as_value() << (8 * lane)),
+                        axi.wstrb.eq(Mux(discard, 0,
+                                         ((1 << count) - 1) << lane)),
+                    ]
+        m.d.comb += [
+            axi.wlast.eq(last_beat),
+            axi.wvalid.eq(to_send.r_rdy & (discard | (self.level >= count))),
+        ]
+        beat = axi.wvalid & axi.wready
+        m.d.comb += [
+            self.take.eq(Mux(beat & ~discard, count, 0)),
+            to_send.r_en.eq(beat & last_beat),
+        ]
+        with m.If(beat):
+            m.d.sync += [bytes_left.eq(remaining - count), first_beat.eq(last_beat)]
+
+        m.d.comb += axi.bready.eq(1)
+        response = axi.bvalid & axi.bready
+        with m.If(response & (axi.bresp != Response.OKAY)):
+            m.d.sync += response_error.eq(1)
+        m.d.sync += awaiting_response.eq(awaiting_response + accepted - response)
+        m.d.comb += self.busy.eq(planner.busy | (to_send.level != 0) | (awaiting_response != 0))
+        return m
