@@ -5,10 +5,12 @@ Directions are the manager's (master's): a manager has ``Out(signature)``, a sub
 and so on, which cocotbext-axi binds with ``from_prefix(dut, "s_axil", bus_separator="__")``.
 """
 
+from amaranth import *
 from amaranth.lib import enum, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["Response", "Burst", "AXI4LiteSignature", "AXI4Signature", "connect_channels"]
+__all__ = ["Response", "Burst", "AXI4LiteSignature", "AXI4Signature", "connect_channels",
+           "AxiReadArbiter"]
 
 
 class Response(enum.Enum, shape=2):
@@ -82,3 +84,68 @@ def connect_channels(m, manager, subordinate):
             m.d.comb += getattr(subordinate, name).eq(getattr(manager, name))
         else:
             m.d.comb += getattr(manager, name).eq(getattr(subordinate, name))
+
+
+class AxiReadArbiter(wiring.Component):
+    """Several read managers, each with its own fixed ARID, sharing one AR/R port.
+
+    AR is granted round-robin; a request once shown on the bus stays there until accepted,
+    as AXI requires. R beats are routed back by RID, so responses of different managers may
+    interleave.
+
+    Members
+    -------
+    managers : In(AXI4Signature(read only)).array(len(ids))
+    bus : Out(AXI4Signature(read only))
+    """
+
+    def __init__(self, *, ids, data_width, id_width):
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"read managers need distinct ids, not {ids!r}")
+        self._ids = tuple(ids)
+        read_only = AXI4Signature(data_width=data_width, id_width=id_width, write=False)
+        super().__init__({
+            "managers": In(read_only).array(len(ids)),
+            "bus": Out(read_only),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        count = len(self._ids)
+        current = Signal(range(count))
+        holding = Signal()  # the request on the bus was not accepted yet: keep it
+        select = Signal(range(count))
+        m.d.comb += select.eq(current)
+        with m.If(~holding):
+            # Round-robin: the first requester after the current one, wrapping around.
+            for offset in reversed(range(1, count + 1)):
+                with m.Switch(current):
+                    for base in range(count):
+                        with m.Case(base):
+                            candidate = (base + offset) % count
+                            with m.If(self.managers[candidate].arvalid):
+                                m.d.comb += select.eq(candidate)
+        address_members = [name for name in self.bus.signature.members
+                           if name.startswith("ar") and name != "arready"]
+        with m.Switch(select):
+            for index, manager in enumerate(self.managers):
+                with m.Case(index):
+                    for name in address_members:
+                        m.d.comb += getattr(self.bus, name).eq(getattr(manager, name))
+                    m.d.comb += manager.arready.eq(self.bus.arready)
+        m.d.sync += [
+            current.eq(select),
+            holding.eq(self.bus.arvalid & ~self.bus.arready),
+        ]
+        for manager, manager_id in zip(self.managers, self._ids):
+            mine = self.bus.rid == manager_id
+            m.d.comb += [
+                manager.rid.eq(self.bus.rid),
+                manager.rdata.eq(self.bus.rdata),
+                manager.rresp.eq(self.bus.rresp),
+                manager.rlast.eq(self.bus.rlast),
+                manager.rvalid.eq(self.bus.rvalid & mine),
+            ]
+            with m.If(mine):
+                m.d.comb += self.bus.rready.eq(manager.rready)
+        return m

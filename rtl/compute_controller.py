@@ -17,7 +17,9 @@ def compute_command_layout(config: NpuConfig):
     ``W`` is the N x N weight tile in scratchpad rows ``weight_addr .. weight_addr + N - 1``
     (row r holds ``W[r][:]``). With ``accumulate`` the results add to the accumulator rows,
     otherwise they overwrite them. ``rows == 0`` loads the weights and computes nothing.
-    Addresses wrap around the end of their memory.
+    Addresses wrap around the end of their memory. ``notify_reads`` / ``notify_writes`` ask
+    for a ``reads_done`` / ``writes_done`` pulse when the command has finished reading the
+    scratchpad / writing the accumulator (the dependency tokens of COMPUTE instructions).
     """
     return data.StructLayout({
         "weight_addr": config.scratchpad_addr_width,
@@ -25,6 +27,8 @@ def compute_command_layout(config: NpuConfig):
         "rows": config.scratchpad_addr_width + 1,
         "acc_addr": config.accumulator_addr_width,
         "accumulate": 1,
+        "notify_reads": 1,
+        "notify_writes": 1,
     })
 
 
@@ -49,6 +53,13 @@ class ComputeController(wiring.Component):
         The array input holds an activation row (drives the ``array_active`` counter).
     acc_update_addr, acc_update_accumulate, acc_update_valid : Out
         Where the array's current result row goes, aligned with ``result_row``.
+    reads_done : Out(1)
+        Pulse: a command with ``notify_reads`` has issued its last scratchpad read (the data
+        is in the array's pipeline, so the rows may be overwritten from the next cycle).
+    command_done : Out(1)
+        Pulse, aligned with ``acc_update_*``: the last result of a command with
+        ``notify_writes`` is being handed to the accumulator (whose write lands one cycle
+        later).
     busy : Out(1)
         A command is running or results are still in flight.
     """
@@ -68,6 +79,8 @@ class ComputeController(wiring.Component):
             "acc_update_addr": Out(config.accumulator_addr_width),
             "acc_update_accumulate": Out(1),
             "acc_update_valid": Out(1),
+            "reads_done": Out(1),
+            "command_done": Out(1),
             "busy": Out(1),
         })
 
@@ -112,26 +125,31 @@ class ComputeController(wiring.Component):
             self.array_weight_row_index.eq(slot_cycle),
         ]
 
+        m.d.sync += self.reads_done.eq(slot_ends & command.notify_reads)
+
         # Delay line: an activation row read in cycle c leaves the array at
-        # c + 1 + array_latency, with its accumulator address and mode.
+        # c + 1 + array_latency, with its accumulator address and mode. The slot's last
+        # cycle also carries the command's completion marker (alone when rows < N).
         in_flight = data.StructLayout({"valid": 1, "addr": config.accumulator_addr_width,
-                                       "accumulate": 1})
+                                       "accumulate": 1, "done": 1})
         stage = Signal(in_flight)
         m.d.comb += [
             stage.valid.eq(issue_act),
             stage.addr.eq(command.acc_addr + slot_cycle),
             stage.accumulate.eq(command.accumulate),
+            stage.done.eq(slot_ends & command.notify_writes),
         ]
         any_in_flight = Const(0)
         for index in range(1 + config.array_latency):
             delayed = Signal(in_flight, name=f"result_tag_d{index + 1}")
             m.d.sync += delayed.eq(stage)
-            any_in_flight = any_in_flight | delayed.valid
+            any_in_flight = any_in_flight | delayed.valid | delayed.done
             stage = delayed
         m.d.comb += [
             self.acc_update_valid.eq(stage.valid),
             self.acc_update_addr.eq(stage.addr),
             self.acc_update_accumulate.eq(stage.accumulate),
+            self.command_done.eq(stage.done),
             self.busy.eq(running | any_in_flight),
         ]
         return m

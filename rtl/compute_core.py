@@ -30,8 +30,14 @@ class ComputeCore(wiring.Component):
         Accumulator rows out (to the store path).
     command : In(stream.Signature(compute_command_layout))
         Compute commands, queued ``command_queue_depth`` deep.
+    reads_done : Out(1)
+        Pulse: a command that asked for it has finished reading the scratchpad.
+    writes_done : Out(1)
+        Pulse: a command that asked for it has written its last result to the accumulator.
     busy : Out(1)
         A command is queued, running, or still writing results.
+    array_active : Out(1)
+        An activation row enters the array this cycle.
     busy_cycles : Out(32)
         Cycles with ``busy`` set since reset (wraps).
     array_active_cycles : Out(32)
@@ -47,7 +53,10 @@ class ComputeCore(wiring.Component):
             "acc_read": Out(ReadPort.Signature(addr_width=config.accumulator_addr_width,
                                                shape=accumulator_row_layout(config))),
             "command": In(stream.Signature(compute_command_layout(config))),
+            "reads_done": Out(1),
+            "writes_done": Out(1),
             "busy": Out(1),
+            "array_active": Out(1),
             "busy_cycles": Out(COUNTER_WIDTH),
             "array_active_cycles": Out(COUNTER_WIDTH),
         })
@@ -93,7 +102,11 @@ class ComputeCore(wiring.Component):
             accumulator.update_valid.eq(controller.acc_update_valid),
 
             self.busy.eq((queue.level != 0) | controller.busy | accumulator.busy),
+            self.reads_done.eq(controller.reads_done),
+            self.array_active.eq(controller.array_act_valid),
         ]
+        # The accumulator writes one cycle after it takes an update.
+        m.d.sync += self.writes_done.eq(controller.command_done)
         with m.If(self.busy):
             m.d.sync += self.busy_cycles.eq(self.busy_cycles + 1)
         with m.If(controller.array_act_valid):

@@ -36,6 +36,8 @@ class NpuConfig:
         Rows in the accumulator (power of two).
     command_queue_depth : int
         Compute commands buffered ahead of the compute controller.
+    instruction_queue_depth : int
+        Instructions buffered ahead of each of the LOAD, COMPUTE and STORE units.
     quant_table_depth : int
         Rows in the quant table (N channels' requantization parameters each).
     axi_data_width : int
@@ -52,6 +54,7 @@ class NpuConfig:
     scratchpad_depth: int = 2048
     accumulator_depth: int = 1024
     command_queue_depth: int = 4
+    instruction_queue_depth: int = 8
     quant_table_depth: int = 64
     axi_data_width: int = 64
     axi_max_burst_beats: int = 32
@@ -75,6 +78,9 @@ class NpuConfig:
             if not _is_power_of_two(value) or not 16 <= value <= 65536:
                 raise ConfigError(f"{name} must be a power of two between 16 and 65536, "
                                   f"not {value!r}")
+        if not 2 <= self.instruction_queue_depth <= 64:
+            raise ConfigError(f"instruction_queue_depth must be between 2 and 64, "
+                              f"not {self.instruction_queue_depth!r}")
         if not _is_power_of_two(self.quant_table_depth) or not 2 <= self.quant_table_depth <= 256:
             raise ConfigError(f"quant_table_depth must be a power of two between 2 and 256, "
                               f"not {self.quant_table_depth!r}")

@@ -208,7 +208,11 @@ class DmaReader(_EngineBase):
     busy : Out(1)
         Bursts are planned or in flight.
     error : Out(1)
-        An RRESP other than OKAY, or a wrapping transfer. Held until ``clear``.
+        ``response_error | wrap_error``. Held until ``clear``.
+    response_error : Out(1)
+        An RRESP other than OKAY.
+    wrap_error : Out(1)
+        A transfer would have wrapped past 2**32.
     abort, clear : In(1)
     """
 
@@ -221,6 +225,8 @@ class DmaReader(_EngineBase):
                                      read=True, write=False)),
             "busy": Out(1),
             "error": Out(1),
+            "response_error": Out(1),
+            "wrap_error": Out(1),
             "abort": In(1),
             "clear": In(1),
         }, bus_bytes=bus_bytes, max_burst_beats=max_burst_beats,
@@ -244,10 +250,13 @@ class DmaReader(_EngineBase):
             in_flight.w_en.eq(accepted),
         ]
 
-        response_error = Signal()
+        response_error = self.response_error
         with m.If(self.clear):
             m.d.sync += response_error.eq(0)
-        m.d.comb += self.error.eq(response_error | planner.wrap_error)
+        m.d.comb += [
+            self.wrap_error.eq(planner.wrap_error),
+            self.error.eq(response_error | planner.wrap_error),
+        ]
         discard = self.error | self.abort
 
         # R side: the burst at the head of in_flight says where its bytes sit.
@@ -311,6 +320,8 @@ class DmaWriter(_EngineBase):
                                      read=False, write=True)),
             "busy": Out(1),
             "error": Out(1),
+            "response_error": Out(1),
+            "wrap_error": Out(1),
             "abort": In(1),
             "clear": In(1),
         }, bus_bytes=bus_bytes, max_burst_beats=max_burst_beats,
@@ -337,10 +348,13 @@ class DmaWriter(_EngineBase):
             to_send.w_en.eq(accepted),
         ]
 
-        response_error = Signal()
+        response_error = self.response_error
         with m.If(self.clear):
             m.d.sync += response_error.eq(0)
-        m.d.comb += self.error.eq(response_error | planner.wrap_error)
+        m.d.comb += [
+            self.wrap_error.eq(planner.wrap_error),
+            self.error.eq(response_error | planner.wrap_error),
+        ]
         discard = self.error | self.abort
 
         head = Signal(layout)

@@ -14,13 +14,13 @@ when it has finished, it gives one to each neighbour it pushes. LOAD has no prev
 STORE no next one: setting those flags is an illegal instruction.
 """
 
-from amaranth import signed
+from amaranth import Shape, signed
 from amaranth.lib import data, enum
 
 __all__ = ["INSTRUCTION_BITS", "INSTRUCTION_BYTES", "Opcode", "Dependencies", "Header",
            "LoadTarget", "StoreMode", "LoadInstruction", "ComputeInstruction",
            "StoreInstruction", "FinishInstruction", "QuantParams", "INSTRUCTION_LAYOUTS",
-           "FIELD_DOCS"]
+           "FIELD_DOCS", "FORBIDDEN_DEPENDENCIES", "reserved_mask"]
 
 INSTRUCTION_BITS = 128
 INSTRUCTION_BYTES = INSTRUCTION_BITS // 8
@@ -142,3 +142,21 @@ FIELD_DOCS = {
     "qmin": "signed lower clamp",
     "qmax": "signed upper clamp",
 }
+
+# Dependency flags that name a unit that does not exist (illegal, see the module docstring).
+FORBIDDEN_DEPENDENCIES = {
+    Opcode.LOAD: frozenset({"pop_prev", "push_prev"}),
+    Opcode.COMPUTE: frozenset(),
+    Opcode.STORE: frozenset({"pop_next", "push_next"}),
+    Opcode.FINISH: frozenset({"pop_prev", "pop_next", "push_prev", "push_next"}),
+}
+
+
+def reserved_mask(layout):
+    """The bits of an instruction layout that must be zero."""
+    mask = 0
+    for name, field in data.Layout.cast(layout):
+        if name.startswith("reserved"):
+            width = Shape.cast(field.shape).width
+            mask |= ((1 << width) - 1) << field.offset
+    return mask

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-__all__ = ["RDL_FILE", "Field", "Register", "RegisterMap", "compile_rdl", "register_map"]
+__all__ = ["RDL_FILE", "Field", "Register", "RegisterMap", "compile_rdl", "register_map",
+           "error_codes"]
 
 RDL_FILE = Path(__file__).resolve().parent / "regs" / "npu_regs.rdl"
 
@@ -87,3 +88,10 @@ def register_map() -> RegisterMap:
                                             node.get_property("name") or "").split()),
                                   tuple(fields)))
     return RegisterMap(top.inst_name, tuple(registers))
+
+
+@cache
+def error_codes():
+    """Name -> value of the ERROR_CODE.code enum: the fault codes the hardware reports."""
+    (field,) = register_map()["ERROR_CODE"].fields
+    return {name: value for name, value, _ in field.enum}

@@ -21,6 +21,7 @@ from amaranth.back import verilog
 
 from rtl.compute_core import ComputeCore
 from rtl.config import NpuConfig
+from rtl.npu import NpuTop
 from sim.harness import DmaCopyHarness
 
 __all__ = ["REPO_ROOT", "BUILD_ROOT", "DESIGNS", "available_simulators", "generate_verilog",
@@ -34,6 +35,7 @@ BUILD_ROOT = REPO_ROOT / "build"
 DESIGNS = {
     "compute_core": (ComputeCore, "sim.tb_compute_core"),
     "dma_copy": (DmaCopyHarness, "sim.tb_dma"),
+    "npu_top": (NpuTop, "sim.tb_npu"),
 }
 
 SIMULATORS = ("verilator", "icarus")

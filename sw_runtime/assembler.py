@@ -16,15 +16,13 @@ from enum import Enum as PyEnum  # Amaranth's enums are Python enums with a shap
 from amaranth import Shape
 from amaranth.lib import data
 
-from rtl.isa import (INSTRUCTION_BYTES, INSTRUCTION_LAYOUTS, Dependencies, Header, Opcode)
+from rtl.isa import (FORBIDDEN_DEPENDENCIES, INSTRUCTION_BYTES, INSTRUCTION_LAYOUTS, Dependencies,
+                     Header, Opcode)
 
 __all__ = ["Instruction", "AssemblyError", "assemble", "disassemble", "parse", "encode_program",
            "decode_program", "load", "compute", "store", "finish", "DEPENDENCY_FLAGS"]
 
 DEPENDENCY_FLAGS = tuple(name for name, _ in data.Layout.cast(Dependencies))
-# Flags that name a unit that does not exist: LOAD has no previous unit, STORE no next one.
-_NO_NEIGHBOUR = {Opcode.LOAD: {"pop_prev", "push_prev"}, Opcode.STORE: {"pop_next", "push_next"},
-                 Opcode.FINISH: set(DEPENDENCY_FLAGS)}
 
 
 class AssemblyError(ValueError):
@@ -76,7 +74,7 @@ class Instruction:
             if flag not in DEPENDENCY_FLAGS:
                 raise AssemblyError(f"unknown dependency flag {flag!r}; flags: "
                                     f"{', '.join(DEPENDENCY_FLAGS)}")
-        bad = self.deps & _NO_NEIGHBOUR.get(self.opcode, set())
+        bad = self.deps & FORBIDDEN_DEPENDENCIES[self.opcode]
         if bad:
             raise AssemblyError(f"{self.mnemonic} cannot use {', '.join(sorted(bad))}: "
                                 f"that neighbour unit does not exist")

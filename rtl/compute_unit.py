@@ -1,0 +1,98 @@
+"""The COMPUTE unit: checks COMPUTE instructions, takes their tokens, feeds the compute core."""
+
+from amaranth import *
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .compute_controller import compute_command_layout
+from .config import NpuConfig
+from .fetch import Fault, QueueEntry
+from .isa import ComputeInstruction
+from .regmap import error_codes
+
+__all__ = ["ComputeUnit"]
+
+
+class ComputeUnit(wiring.Component):
+    """Turns COMPUTE instructions into compute-core commands.
+
+    An instruction waits until every token it pops is available, takes them together and
+    queues its command. Its pushes happen when the core reports the command's scratchpad
+    reads done (``push_prev``) and its results written (``push_next``), which the NPU top
+    wires from the core to the counters. A weight tile, activation rows or accumulator rows
+    outside their memory fault with SRAM_RANGE before anything runs.
+
+    Members
+    -------
+    queue : In(stream.Signature(QueueEntry))
+    halt : In(1)
+    load_token_available, store_token_available : In(1)
+    load_token_take, store_token_take : Out(1)
+        The LOAD -> COMPUTE (``pop_prev``) and STORE -> COMPUTE (``pop_next``) counters.
+    command : Out(stream.Signature(compute_command_layout))
+    busy : Out(1)
+    stall : Out(1)
+        An instruction is waiting for a token (the COMPUTE stall counter).
+    fault : Out(Fault), fault_valid : Out(1)
+    """
+
+    def __init__(self, config: NpuConfig):
+        self._config = config
+        super().__init__({
+            "queue": In(stream.Signature(QueueEntry)),
+            "halt": In(1),
+            "load_token_available": In(1),
+            "load_token_take": Out(1),
+            "store_token_available": In(1),
+            "store_token_take": Out(1),
+            "command": Out(stream.Signature(compute_command_layout(config))),
+            "busy": Out(1),
+            "stall": Out(1),
+            "fault": Out(Fault),
+            "fault_valid": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        config = self._config
+        insn = Signal(ComputeInstruction)
+        index = Signal(32)
+        deps = insn.header.deps
+        m.d.comb += [
+            self.command.payload.weight_addr.eq(insn.weight_addr),
+            self.command.payload.act_addr.eq(insn.act_addr),
+            self.command.payload.rows.eq(insn.rows),
+            self.command.payload.acc_addr.eq(insn.acc_addr),
+            self.command.payload.accumulate.eq(insn.accumulate),
+            self.command.payload.notify_reads.eq(deps.push_prev),
+            self.command.payload.notify_writes.eq(deps.push_next),
+        ]
+        in_range = ((insn.weight_addr + config.n <= config.scratchpad_depth) &
+                    (insn.act_addr + insn.rows <= config.scratchpad_depth) &
+                    (insn.acc_addr + insn.rows <= config.accumulator_depth))
+        tokens_ready = ((~deps.pop_prev | self.load_token_available) &
+                        (~deps.pop_next | self.store_token_available))
+
+        with m.FSM(name="compute"):
+            with m.State("IDLE"):
+                m.d.comb += self.queue.ready.eq(~self.halt)
+                with m.If(self.queue.valid & ~self.halt):
+                    m.d.sync += [insn.eq(self.queue.payload.instruction),
+                                 index.eq(self.queue.payload.index)]
+                    m.next = "ISSUE"
+            with m.State("ISSUE"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(~in_range):
+                    m.d.sync += [self.fault.code.eq(error_codes()["SRAM_RANGE"]),
+                                 self.fault.index.eq(index), self.fault_valid.eq(1)]
+                    m.next = "STOPPED"
+                with m.Elif(~self.halt):
+                    m.d.comb += self.stall.eq(~tokens_ready)
+                    m.d.comb += self.command.valid.eq(tokens_ready)
+                    with m.If(self.command.valid & self.command.ready):
+                        m.d.comb += [self.load_token_take.eq(deps.pop_prev),
+                                     self.store_token_take.eq(deps.pop_next)]
+                        m.next = "IDLE"
+            with m.State("STOPPED"):
+                pass  # until the NPU resets the units
+        return m

@@ -1,0 +1,205 @@
+"""Instruction fetch and dispatch, the queues' layout, and the dependency-token counters."""
+
+from amaranth import *
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+
+from .config import NpuConfig
+from .dma import Transfer
+from .gearbox import ByteChunk, RowPacker
+from .isa import (FORBIDDEN_DEPENDENCIES, INSTRUCTION_BITS, INSTRUCTION_BYTES,
+                  INSTRUCTION_LAYOUTS, Header, Opcode, reserved_mask)
+from .regmap import error_codes
+
+__all__ = ["QueueEntry", "Fault", "TokenCounter", "FetchUnit", "FETCH_BUFFER_DEPTH"]
+
+FETCH_BUFFER_DEPTH = 16
+
+
+class QueueEntry(data.Struct):
+    """An instruction on its way to a unit, with its index in the program (for faults)."""
+    instruction: INSTRUCTION_BITS
+    index: 32
+
+
+class Fault(data.Struct):
+    code: 8
+    index: 32
+
+
+class TokenCounter(wiring.Component):
+    """Tokens one unit has given another and not yet taken back.
+
+    Members
+    -------
+    give, take : In(1)
+        One token more / one less (``take`` only while ``available``).
+    available : Out(1)
+    """
+
+    give: In(1)
+    take: In(1)
+    available: Out(1)
+
+    def elaborate(self, platform):
+        m = Module()
+        count = Signal(16)
+        m.d.comb += self.available.eq(count != 0)
+        m.d.sync += count.eq(count + self.give - (self.take & self.available))
+        return m
+
+
+class FetchUnit(wiring.Component):
+    """Streams the program in from DRAM and dispatches each instruction to its unit's queue.
+
+    Transfers are sized to the free space of a small instruction buffer, so fetch never holds
+    the shared read channel waiting for a queue to drain. Each head instruction is checked
+    (opcode, reserved bits, dependency flags) and pushed to the LOAD, COMPUTE or STORE queue;
+    FINISH, or the end of the program, waits until ``all_idle`` and raises ``done``.
+
+    Members
+    -------
+    start : In(1)
+        Pulse: fetch ``count`` instructions from ``base``.
+    base, count : In(32)
+    halt : In(1)
+        Stop issuing transfers and dispatching (a fault or soft reset is being handled).
+    transfer : Out(stream.Signature(Transfer)), chunk : In(stream.Signature(ByteChunk))
+        To and from this unit's DMA reader.
+    reader_busy, reader_response_error, reader_wrap_error : In(1)
+    load_queue, compute_queue, store_queue : Out(stream.Signature(QueueEntry))
+    all_idle : In(1)
+        Every unit and queue is empty and idle, and every transfer has completed.
+    running : Out(1)
+    done : Out(1)
+        Pulse: the program finished.
+    fault : Out(Fault), fault_valid : Out(1)
+    """
+
+    def __init__(self, config: NpuConfig):
+        self._config = config
+        super().__init__({
+            "start": In(1),
+            "base": In(32),
+            "count": In(32),
+            "halt": In(1),
+            "transfer": Out(stream.Signature(Transfer)),
+            "chunk": In(stream.Signature(ByteChunk(config.bus_bytes))),
+            "reader_busy": In(1),
+            "reader_response_error": In(1),
+            "reader_wrap_error": In(1),
+            "load_queue": Out(stream.Signature(QueueEntry)),
+            "compute_queue": Out(stream.Signature(QueueEntry)),
+            "store_queue": Out(stream.Signature(QueueEntry)),
+            "all_idle": In(1),
+            "running": Out(1),
+            "done": Out(1),
+            "fault": Out(Fault),
+            "fault_valid": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        codes = error_codes()
+        m.submodules.packer = packer = RowPacker(chunk_bytes=self._config.bus_bytes,
+                                                 row_bytes=INSTRUCTION_BYTES)
+        m.submodules.buffer = buffer = SyncFIFOBuffered(width=INSTRUCTION_BITS,
+                                                        depth=FETCH_BUFFER_DEPTH)
+        wiring.connect(m, wiring.flipped(self.chunk), packer.chunk)
+        m.d.comb += [
+            buffer.w_data.eq(packer.row.payload),
+            buffer.w_en.eq(packer.row.valid),
+            packer.row.ready.eq(buffer.w_rdy),
+        ]
+
+        next_addr = Signal(32)
+        remaining = Signal(32)    # instructions not yet requested
+        fetched = Signal(32)      # instructions that arrived (fault index for fetch errors)
+        dispatched = Signal(32)   # index of the head instruction
+        with m.If(packer.row.valid & packer.row.ready):
+            m.d.sync += fetched.eq(fetched + 1)
+
+        def raise_fault(code, index):
+            m.d.sync += [self.fault.code.eq(codes[code]), self.fault.index.eq(index),
+                         self.fault_valid.eq(1)]
+
+        # Fetch: ask for as many instructions as the buffer has room for.
+        free = Signal(range(FETCH_BUFFER_DEPTH + 1))
+        m.d.comb += free.eq(FETCH_BUFFER_DEPTH - buffer.level)
+        request = Signal(range(FETCH_BUFFER_DEPTH + 1))
+        m.d.comb += request.eq(Mux(remaining < free, remaining, free))
+        transfer_sent = Signal()
+        fetch_idle = ~self.reader_busy & ~transfer_sent & (packer.level == 0)
+        m.d.comb += [
+            self.transfer.payload.dram_addr.eq(next_addr),
+            self.transfer.payload.bytes_per_row.eq(request * INSTRUCTION_BYTES),
+            self.transfer.payload.rows.eq(1),
+        ]
+        with m.If(self.transfer.valid & self.transfer.ready):
+            m.d.sync += [
+                transfer_sent.eq(1),
+                next_addr.eq(next_addr + request * INSTRUCTION_BYTES),
+                remaining.eq(remaining - request),
+            ]
+        with m.If(transfer_sent & self.reader_busy):
+            m.d.sync += transfer_sent.eq(0)  # the reader has it; busy covers it from now
+
+        # Dispatch: the head instruction goes to its unit's queue.
+        head = buffer.r_data
+        header = Header(head[:Shape.cast(Header).width])
+        queues = {Opcode.LOAD: self.load_queue, Opcode.COMPUTE: self.compute_queue,
+                  Opcode.STORE: self.store_queue}
+        for queue in queues.values():
+            m.d.comb += [queue.payload.instruction.eq(head), queue.payload.index.eq(dispatched)]
+        legal = Signal()
+        with m.Switch(header.opcode):
+            for opcode, layout in INSTRUCTION_LAYOUTS.items():
+                with m.Case(opcode):
+                    forbidden = [getattr(header.deps, flag)
+                                 for flag in FORBIDDEN_DEPENDENCIES[opcode]]
+                    m.d.comb += legal.eq(((head & reserved_mask(layout)) == 0) &
+                                         ~Cat(*forbidden).any())
+
+        with m.FSM(name="fetch") as fsm:
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.sync += [next_addr.eq(self.base), remaining.eq(self.count),
+                                 fetched.eq(0), dispatched.eq(0), transfer_sent.eq(0)]
+                    m.next = "RUN"
+            with m.State("RUN"):
+                with m.If(self.reader_response_error):
+                    raise_fault("AXI_READ_ERROR", fetched)
+                    m.next = "STOPPED"
+                with m.Elif(self.reader_wrap_error):
+                    raise_fault("BAD_TRANSFER", fetched)
+                    m.next = "STOPPED"
+                with m.Elif(~self.halt):
+                    m.d.comb += self.transfer.valid.eq(fetch_idle & (remaining != 0) &
+                                                       (request != 0))
+                    with m.If(buffer.r_rdy):
+                        with m.If(~legal):
+                            raise_fault("ILLEGAL_INSTRUCTION", dispatched)
+                            m.next = "STOPPED"
+                        with m.Elif(header.opcode == Opcode.FINISH):
+                            m.d.comb += buffer.r_en.eq(1)
+                            m.d.sync += dispatched.eq(dispatched + 1)
+                            m.next = "FINISH"
+                        with m.Else():
+                            with m.Switch(header.opcode):
+                                for opcode, queue in queues.items():
+                                    with m.Case(opcode):
+                                        m.d.comb += [queue.valid.eq(1),
+                                                     buffer.r_en.eq(queue.ready)]
+                                        with m.If(queue.ready):
+                                            m.d.sync += dispatched.eq(dispatched + 1)
+                    with m.Elif((remaining == 0) & fetch_idle):
+                        m.next = "FINISH"  # the program ended without FINISH
+            with m.State("FINISH"):
+                with m.If(self.all_idle & ~self.halt):
+                    m.d.comb += self.done.eq(1)
+                    m.next = "IDLE"
+            with m.State("STOPPED"):
+                pass  # until the NPU resets the units
+        m.d.comb += self.running.eq(~fsm.ongoing("IDLE"))
+        return m

@@ -1,0 +1,181 @@
+"""The LOAD unit: DRAM -> scratchpad, accumulator (bias) or quant table."""
+
+from amaranth import *
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import WritePort
+from amaranth.lib.wiring import In, Out
+
+from .accumulator import accumulator_row_layout, accumulator_write_layout
+from .config import NpuConfig
+from .dma import Transfer
+from .fetch import Fault, QueueEntry
+from .gearbox import ByteChunk, RowPacker
+from .isa import LoadInstruction, LoadTarget, QuantParams
+from .regmap import error_codes
+from .scratchpad import scratchpad_row_layout
+
+__all__ = ["LoadUnit", "quant_row_layout"]
+
+
+def quant_row_layout(config: NpuConfig):
+    """One quant table row: the parameters of N output channels."""
+    return data.ArrayLayout(QuantParams, config.n)
+
+
+class LoadUnit(wiring.Component):
+    """Runs LOAD instructions.
+
+    The transfer's bytes, in order, fill consecutive rows of the target from ``sram_addr``:
+    N bytes a scratchpad row, 4N an accumulator row (int32 lanes), 8N a quant table row
+    (``QuantParams`` lanes). Faults: zero ``rows`` or ``bytes_per_row`` or a total that is not
+    a whole number of rows (BAD_TRANSFER), a row past the end of the target (SRAM_RANGE,
+    raised before that row is written), AXI errors (AXI_READ_ERROR), a DRAM range that
+    wraps (BAD_TRANSFER).
+
+    Members
+    -------
+    queue : In(stream.Signature(QueueEntry))
+    halt : In(1)
+    token_available : In(1), token_take : Out(1)
+        The COMPUTE -> LOAD token counter (``pop_next``).
+    token_give : Out(1)
+        To the LOAD -> COMPUTE counter when an instruction with ``push_next`` completes.
+    transfer, chunk, reader_* : the unit's DMA reader.
+    spad_write, quant_write : In(WritePort.Signature), acc_write : Out(stream)
+    busy : Out(1)
+        Executing an instruction (the LOAD busy counter).
+    chunk_bytes : Out
+        Bytes arriving this cycle (the bytes-read counter).
+    fault : Out(Fault), fault_valid : Out(1)
+    """
+
+    def __init__(self, config: NpuConfig):
+        self._config = config
+        w = config.bus_bytes
+        super().__init__({
+            "queue": In(stream.Signature(QueueEntry)),
+            "halt": In(1),
+            "token_available": In(1),
+            "token_take": Out(1),
+            "token_give": Out(1),
+            "transfer": Out(stream.Signature(Transfer)),
+            "chunk": In(stream.Signature(ByteChunk(w))),
+            "reader_busy": In(1),
+            "reader_response_error": In(1),
+            "reader_wrap_error": In(1),
+            "spad_write": In(WritePort.Signature(addr_width=config.scratchpad_addr_width,
+                                                 shape=scratchpad_row_layout(config))),
+            "acc_write": Out(stream.Signature(accumulator_write_layout(config))),
+            "quant_write": In(WritePort.Signature(
+                addr_width=(config.quant_table_depth - 1).bit_length(),
+                shape=quant_row_layout(config))),
+            "busy": Out(1),
+            "chunk_bytes": Out(range(w + 1)),
+            "fault": Out(Fault),
+            "fault_valid": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        config = self._config
+        w = config.bus_bytes
+        codes = error_codes()
+        targets = {
+            LoadTarget.SCRATCHPAD: (config.n, config.scratchpad_depth),
+            LoadTarget.ACCUMULATOR: (4 * config.n, config.accumulator_depth),
+            LoadTarget.QUANT: (8 * config.n, config.quant_table_depth),
+        }
+        packers = {}
+        for target, (row_bytes, _) in targets.items():
+            packers[target] = m.submodules[f"packer_{target.name.lower()}"] = RowPacker(
+                chunk_bytes=w, row_bytes=row_bytes)
+
+        insn = Signal(LoadInstruction)
+        index = Signal(32)
+        row = Signal(17)  # rows of the target written so far
+        transfer_sent = Signal()
+
+        def raise_fault(code):
+            m.d.sync += [self.fault.code.eq(codes[code]), self.fault.index.eq(index),
+                         self.fault_valid.eq(1)]
+
+        m.d.comb += [
+            self.transfer.payload.dram_addr.eq(insn.dram_addr),
+            self.transfer.payload.bytes_per_row.eq(insn.bytes_per_row),
+            self.transfer.payload.rows.eq(insn.rows),
+            self.transfer.payload.stride.eq(insn.stride),
+        ]
+        with m.If(self.chunk.valid & self.chunk.ready):
+            m.d.comb += self.chunk_bytes.eq(self.chunk.payload.count)
+
+        with m.FSM(name="load"):
+            with m.State("IDLE"):
+                m.d.comb += self.queue.ready.eq(~self.halt)
+                with m.If(self.queue.valid & ~self.halt):
+                    m.d.sync += [insn.eq(self.queue.payload.instruction),
+                                 index.eq(self.queue.payload.index), row.eq(0),
+                                 transfer_sent.eq(0)]
+                    m.next = "START"
+            with m.State("START"):
+                m.d.comb += self.busy.eq(1)
+                wants_token = insn.header.deps.pop_next
+                with m.If((insn.rows == 0) | (insn.bytes_per_row == 0)):
+                    raise_fault("BAD_TRANSFER")
+                    m.next = "STOPPED"
+                with m.Elif(~self.halt & (~wants_token | self.token_available)):
+                    m.d.comb += [self.transfer.valid.eq(1),
+                                 self.token_take.eq(wants_token & self.transfer.ready)]
+                    with m.If(self.transfer.ready):
+                        m.next = "RUN"
+            with m.State("RUN"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += transfer_sent.eq(1)
+                leftover = Signal()
+                for target, (row_bytes, depth) in targets.items():
+                    packer = packers[target]
+                    with m.If(insn.target == target):
+                        wiring.connect(m, wiring.flipped(self.chunk), packer.chunk)
+                        m.d.comb += leftover.eq(packer.level != 0)
+                        address = insn.sram_addr + row
+                        with m.If(packer.row.valid):
+                            with m.If(address >= depth):
+                                raise_fault("SRAM_RANGE")
+                                m.next = "STOPPED"
+                            with m.Else():
+                                self._write_row(m, target, address, packer)
+                                with m.If(packer.row.ready):
+                                    m.d.sync += row.eq(row + 1)
+                reader_done = transfer_sent & ~self.reader_busy
+                with m.If(self.reader_response_error):
+                    raise_fault("AXI_READ_ERROR")
+                    m.next = "STOPPED"
+                with m.Elif(self.reader_wrap_error):
+                    raise_fault("BAD_TRANSFER")
+                    m.next = "STOPPED"
+                with m.Elif(reader_done & ~self.chunk.valid):
+                    # Every byte has reached a packer; whole rows drain, a partial one faults.
+                    row_pending = Cat(*(p.row.valid for p in packers.values())).any()
+                    with m.If(~row_pending):
+                        with m.If(leftover):
+                            raise_fault("BAD_TRANSFER")
+                            m.next = "STOPPED"
+                        with m.Else():
+                            m.d.comb += self.token_give.eq(insn.header.deps.push_next)
+                            m.next = "IDLE"
+            with m.State("STOPPED"):
+                pass  # until the NPU resets the units
+        return m
+
+    def _write_row(self, m, target, address, packer):
+        """Write the packer's row to the target; sets ``packer.row.ready`` when it is taken."""
+        payload = packer.row.payload.as_value()
+        if target is LoadTarget.SCRATCHPAD:
+            m.d.comb += [self.spad_write.addr.eq(address), self.spad_write.data.eq(payload),
+                         self.spad_write.en.eq(1), packer.row.ready.eq(1)]
+        elif target is LoadTarget.ACCUMULATOR:
+            m.d.comb += [self.acc_write.payload.addr.eq(address),
+                         self.acc_write.payload.row.eq(payload),
+                         self.acc_write.valid.eq(1), packer.row.ready.eq(self.acc_write.ready)]
+        else:
+            m.d.comb += [self.quant_write.addr.eq(address), self.quant_write.data.eq(payload),
+                         self.quant_write.en.eq(1), packer.row.ready.eq(1)]

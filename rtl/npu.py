@@ -1,0 +1,266 @@
+"""The NPU top: registers, fetch, LOAD / COMPUTE / STORE units, the compute core, the DMA."""
+
+from amaranth import *
+from amaranth.lib import wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .axi import AXI4LiteSignature, AXI4Signature, AxiReadArbiter, connect_channels
+from .compute_core import ComputeCore
+from .compute_unit import ComputeUnit
+from .config import NpuConfig
+from .dma import DmaReader, DmaWriter
+from .fetch import FetchUnit, QueueEntry, TokenCounter
+from .load_unit import LoadUnit, quant_row_layout
+from .registers import RegisterBlock
+from .store_unit import StoreUnit
+
+__all__ = ["NpuTop", "LOAD_AXI_ID", "FETCH_AXI_ID"]
+
+LOAD_AXI_ID = 0
+FETCH_AXI_ID = 1
+REGISTER_ADDR_WIDTH = 12
+
+
+class NpuTop(wiring.Component):
+    """The whole accelerator.
+
+    The host writes a program into DRAM, sets INSN_BASE and INSN_COUNT, and writes
+    CTRL.start. Fetch streams the program in and dispatches instructions to the LOAD, COMPUTE
+    and STORE units, which run concurrently and order themselves with dependency tokens.
+    FINISH (or the program's end) sets STATUS.done and raises ``irq`` if enabled. The first
+    fault stops everything: DMA bursts in flight drain, the units reset, and STATUS.error
+    with ERROR_CODE / ERROR_INDEX tell why. CTRL.soft_reset does the same at any time and
+    clears the status.
+
+    Members
+    -------
+    s_axil : In(AXI4LiteSignature)
+        Registers (``rtl/regs/npu_regs.rdl``).
+    m_axi : Out(AXI4Signature)
+        DRAM: instruction fetch (ID 1) and LOAD (ID 0) read, STORE writes.
+    irq : Out(1)
+    """
+
+    def __init__(self, config: NpuConfig = None):
+        self._config = config = config or NpuConfig()
+        super().__init__({
+            "s_axil": In(AXI4LiteSignature(addr_width=REGISTER_ADDR_WIDTH)),
+            "m_axi": Out(AXI4Signature(data_width=config.axi_data_width, id_width=1)),
+            "irq": Out(1),
+        })
+
+    @property
+    def config(self):
+        return self._config
+
+    def elaborate(self, platform):
+        m = Module()
+        config = self._config
+        m.submodules.registers = regs = RegisterBlock(addr_width=REGISTER_ADDR_WIDTH)
+        wiring.connect(m, wiring.flipped(self.s_axil), regs.axil)
+
+        # Units are reset (after the DMA has drained) to recover from a fault or soft reset.
+        unit_reset = Signal()
+        halt = Signal()
+
+        def unit(name, component):
+            m.submodules[name] = ResetInserter(unit_reset)(component)
+            return component
+
+        engine = dict(bus_bytes=config.bus_bytes, max_burst_beats=config.axi_max_burst_beats,
+                      max_outstanding=config.axi_max_outstanding)
+        fetch_reader = unit("fetch_reader", DmaReader(**engine, axi_id=FETCH_AXI_ID))
+        load_reader = unit("load_reader", DmaReader(**engine, axi_id=LOAD_AXI_ID))
+        store = StoreUnit(config)
+        writer = unit("writer", DmaWriter(**engine, axi_id=0,
+                                          source_capacity=store.source_capacity))
+        m.submodules.read_arbiter = arbiter = AxiReadArbiter(
+            ids=[LOAD_AXI_ID, FETCH_AXI_ID], data_width=config.axi_data_width, id_width=1)
+        wiring.connect(m, load_reader.axi, arbiter.managers[0])
+        wiring.connect(m, fetch_reader.axi, arbiter.managers[1])
+        connect_channels(m, arbiter.bus, self.m_axi)
+        connect_channels(m, writer.axi, self.m_axi)
+
+        fetch = unit("fetch", FetchUnit(config))
+        load = unit("load", LoadUnit(config))
+        compute = unit("compute", ComputeUnit(config))
+        unit("store", store)
+        core = unit("core", ComputeCore(config))
+        queues = {}
+        for name in ("load", "compute", "store"):
+            queues[name] = unit(f"{name}_queue", SyncFIFOBuffered(
+                width=Shape.cast(QueueEntry).width, depth=config.instruction_queue_depth))
+        tokens = {name: unit(f"tokens_{name}", TokenCounter())
+                  for name in ("load_to_compute", "compute_to_load", "compute_to_store",
+                               "store_to_compute")}
+        m.submodules.quant_table = quant_table = Memory(
+            shape=quant_row_layout(config), depth=config.quant_table_depth, init=[])
+
+        # Fetch and dispatch.
+        wiring.connect(m, fetch.transfer, fetch_reader.transfer)
+        wiring.connect(m, fetch_reader.chunk, fetch.chunk)
+        m.d.comb += [
+            fetch.base.eq(regs.insn_base.addr),
+            fetch.count.eq(regs.insn_count.count),
+            fetch.reader_busy.eq(fetch_reader.busy),
+            fetch.reader_response_error.eq(fetch_reader.response_error),
+            fetch.reader_wrap_error.eq(fetch_reader.wrap_error),
+        ]
+        for name, target in (("load", load), ("compute", compute), ("store", store)):
+            queue = queues[name]
+            source = getattr(fetch, f"{name}_queue")
+            m.d.comb += [
+                queue.w_data.eq(source.payload),
+                queue.w_en.eq(source.valid),
+                source.ready.eq(queue.w_rdy),
+                target.queue.payload.eq(queue.r_data),
+                target.queue.valid.eq(queue.r_rdy),
+                queue.r_en.eq(target.queue.ready),
+                target.halt.eq(halt),
+            ]
+        m.d.comb += fetch.halt.eq(halt)
+
+        # LOAD.
+        wiring.connect(m, load.transfer, load_reader.transfer)
+        wiring.connect(m, load_reader.chunk, load.chunk)
+        wiring.connect(m, load.spad_write, core.spad_write)
+        wiring.connect(m, load.acc_write, core.acc_write)
+        wiring.connect(m, load.quant_write, quant_table.write_port())
+        m.d.comb += [
+            load.reader_busy.eq(load_reader.busy),
+            load.reader_response_error.eq(load_reader.response_error),
+            load.reader_wrap_error.eq(load_reader.wrap_error),
+        ]
+
+        # COMPUTE.
+        wiring.connect(m, compute.command, core.command)
+
+        # STORE.
+        wiring.connect(m, store.transfer, writer.transfer)
+        wiring.connect(m, store.acc_read, core.acc_read)
+        wiring.connect(m, store.quant_read, quant_table.read_port())
+        m.d.comb += [
+            writer.head.eq(store.writer_head),
+            writer.level.eq(store.writer_level),
+            store.writer_take.eq(writer.take),
+            store.writer_busy.eq(writer.busy),
+            store.writer_response_error.eq(writer.response_error),
+            store.writer_wrap_error.eq(writer.wrap_error),
+        ]
+
+        # Dependency tokens.
+        m.d.comb += [
+            tokens["load_to_compute"].give.eq(load.token_give),
+            compute.load_token_available.eq(tokens["load_to_compute"].available),
+            tokens["load_to_compute"].take.eq(compute.load_token_take),
+            tokens["compute_to_load"].give.eq(core.reads_done),
+            load.token_available.eq(tokens["compute_to_load"].available),
+            tokens["compute_to_load"].take.eq(load.token_take),
+            tokens["compute_to_store"].give.eq(core.writes_done),
+            store.token_available.eq(tokens["compute_to_store"].available),
+            tokens["compute_to_store"].take.eq(store.token_take),
+            tokens["store_to_compute"].give.eq(store.token_give),
+            compute.store_token_available.eq(tokens["store_to_compute"].available),
+            tokens["store_to_compute"].take.eq(compute.store_token_take),
+        ]
+
+        engines_busy = fetch_reader.busy | load_reader.busy | writer.busy
+        queues_empty = Cat(*(queue.level == 0 for queue in queues.values())).all()
+        m.d.comb += fetch.all_idle.eq(queues_empty & ~load.busy & ~compute.busy & ~store.busy &
+                                      ~core.busy & ~engines_busy)
+
+        # Control: run, stop on the first fault, drain, reset the units.
+        faults = [(unit_block.fault_valid, unit_block.fault)
+                  for unit_block in (fetch, load, compute, store)]
+        any_fault = Cat(*(valid for valid, _ in faults)).any()
+        done = Signal()
+        error = Signal()
+        error_code = Signal(8)
+        error_index = Signal(32)
+        clear_status = Signal()
+        running = Signal()
+        with m.FSM(name="control"):
+            with m.State("IDLE"):
+                with m.If(regs.ctrl.soft_reset):
+                    m.d.sync += clear_status.eq(1)
+                    m.next = "DRAIN"
+                with m.Elif(regs.ctrl.start):
+                    # Every program starts from empty queues and zero tokens.
+                    m.d.comb += unit_reset.eq(1)
+                    m.d.sync += [done.eq(0), error.eq(0), error_code.eq(0), error_index.eq(0)]
+                    m.next = "START"
+            with m.State("START"):
+                m.d.comb += [running.eq(1), fetch.start.eq(1)]
+                m.next = "RUN"
+            with m.State("RUN"):
+                m.d.comb += running.eq(1)
+                with m.If(regs.ctrl.soft_reset):
+                    m.d.sync += clear_status.eq(1)
+                    m.next = "DRAIN"
+                with m.Elif(any_fault):
+                    # The first fault in program order wins among simultaneous ones.
+                    for valid, fault in reversed(faults):
+                        with m.If(valid):
+                            m.d.sync += [error_code.eq(fault.code),
+                                         error_index.eq(fault.index)]
+                    m.d.sync += error.eq(1)
+                    m.next = "DRAIN"
+                with m.Elif(fetch.done):
+                    m.d.sync += done.eq(1)
+                    m.next = "IDLE"
+            with m.State("DRAIN"):
+                # Bursts in flight complete (writes without strobes) before the reset.
+                m.d.comb += [running.eq(1), halt.eq(1)]
+                with m.If(~engines_busy):
+                    m.d.comb += unit_reset.eq(1)
+                    with m.If(clear_status):
+                        m.d.sync += [done.eq(0), error.eq(0), error_code.eq(0),
+                                     error_index.eq(0), clear_status.eq(0)]
+                    m.next = "IDLE"
+        for engine_block in (fetch_reader, load_reader, writer):
+            m.d.comb += engine_block.abort.eq(halt)
+
+        # Performance counters, cleared by start.
+        counters = {
+            "perf_cycles": running,
+            "perf_array_active": core.array_active,
+            "perf_load_busy": load.busy,
+            "perf_store_busy": store.busy,
+            "perf_compute_stall": compute.stall,
+        }
+        for name, condition in counters.items():
+            counter = Signal(32, name=name)
+            with m.If(fetch.start):
+                m.d.sync += counter.eq(0)
+            with m.Elif(condition):
+                m.d.sync += counter.eq(counter + 1)
+            m.d.comb += getattr(regs, name).count.eq(counter)
+        bytes_read = Signal(32)
+        bytes_written = Signal(32)
+        with m.If(fetch.start):
+            m.d.sync += [bytes_read.eq(0), bytes_written.eq(0)]
+        with m.Else():
+            m.d.sync += [bytes_read.eq(bytes_read + load.chunk_bytes),
+                         bytes_written.eq(bytes_written + writer.take)]
+        m.d.comb += [
+            regs.perf_bytes_read.count.eq(bytes_read),
+            regs.perf_bytes_written.count.eq(bytes_written),
+        ]
+
+        m.d.comb += [
+            regs.config_array.n.eq(config.n),
+            regs.config_array.bus_bytes.eq(config.bus_bytes),
+            regs.config_array.queue_depth.eq(config.instruction_queue_depth),
+            regs.config_scratchpad.rows.eq(config.scratchpad_depth),
+            regs.config_accumulator.rows.eq(config.accumulator_depth),
+            regs.config_quant.rows.eq(config.quant_table_depth),
+            regs.status.busy.eq(running),
+            regs.status.done.eq(done),
+            regs.status.error.eq(error),
+            regs.error_code.code.eq(error_code),
+            regs.error_index.index.eq(error_index),
+            self.irq.eq(done & regs.ctrl.irq_enable),
+        ]
+        return m

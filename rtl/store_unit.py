@@ -1,0 +1,214 @@
+"""The STORE unit: accumulator -> requantize (or raw int32) -> DRAM."""
+
+from amaranth import *
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.memory import ReadPort
+from amaranth.lib.wiring import In, Out
+
+from .accumulator import accumulator_row_layout
+from .config import NpuConfig
+from .dma import Transfer
+from .fetch import Fault, QueueEntry
+from .gearbox import RowUnpacker
+from .isa import StoreInstruction, StoreMode
+from .load_unit import quant_row_layout
+from .regmap import error_codes
+from .requantizer import REQUANTIZER_LATENCY, Requantizer
+
+__all__ = ["StoreUnit", "STORE_ROW_BUFFER_DEPTH"]
+
+STORE_ROW_BUFFER_DEPTH = 8
+
+
+class StoreUnit(wiring.Component):
+    """Runs STORE instructions.
+
+    Reads accumulator rows from ``acc_addr`` on, requantizes each with the quant table row
+    ``quant_addr`` (N bytes out) or passes it raw (4N bytes), and streams the bytes into the
+    DRAM transfer, whose total must be a whole number of those rows. Rows are read only as
+    far as the transfer needs and only when the row buffer has room, so a slow bus stalls the
+    reads, never the other way round. Faults: zero ``rows`` or ``bytes_per_row``, a partial
+    last row or a wrapping DRAM range (BAD_TRANSFER), an accumulator row or quant row outside
+    its memory (SRAM_RANGE, before that row is read), AXI errors (AXI_WRITE_ERROR).
+
+    Members
+    -------
+    queue : In(stream.Signature(QueueEntry))
+    halt : In(1)
+    token_available : In(1), token_take : Out(1)
+        The COMPUTE -> STORE counter (``pop_prev``).
+    token_give : Out(1)
+        To the STORE -> COMPUTE counter (``push_prev``), once every row has been read.
+    transfer, writer_head, writer_level, writer_take, writer_* : the unit's DMA writer.
+    acc_read, quant_read : In(ReadPort.Signature)
+    busy : Out(1)
+    fault : Out(Fault), fault_valid : Out(1)
+    """
+
+    def __init__(self, config: NpuConfig):
+        self._config = config
+        w = config.bus_bytes
+        self._source_capacity = 4 * config.n + w
+        super().__init__({
+            "queue": In(stream.Signature(QueueEntry)),
+            "halt": In(1),
+            "token_available": In(1),
+            "token_take": Out(1),
+            "token_give": Out(1),
+            "transfer": Out(stream.Signature(Transfer)),
+            "writer_head": Out(data.ArrayLayout(8, w)),
+            "writer_level": Out(range(self._source_capacity + 1)),
+            "writer_take": In(range(w + 1)),
+            "writer_busy": In(1),
+            "writer_response_error": In(1),
+            "writer_wrap_error": In(1),
+            "acc_read": In(ReadPort.Signature(addr_width=config.accumulator_addr_width,
+                                              shape=accumulator_row_layout(config))),
+            "quant_read": In(ReadPort.Signature(
+                addr_width=(config.quant_table_depth - 1).bit_length(),
+                shape=quant_row_layout(config))),
+            "busy": Out(1),
+            "fault": Out(Fault),
+            "fault_valid": Out(1),
+        })
+
+    @property
+    def source_capacity(self):
+        """Most bytes the writer's source can hold (for ``DmaWriter(source_capacity=)``)."""
+        return self._source_capacity
+
+    def elaborate(self, platform):
+        m = Module()
+        config = self._config
+        n, w = config.n, config.bus_bytes
+        codes = error_codes()
+        insn = Signal(StoreInstruction)
+        index = Signal(32)
+        raw = insn.mode == StoreMode.RAW
+
+        def raise_fault(code):
+            m.d.sync += [self.fault.code.eq(codes[code]), self.fault.index.eq(index),
+                         self.fault_valid.eq(1)]
+
+        # Datapath: acc read (1 cycle) -> requantizer or delay (REQUANTIZER_LATENCY) -> buffer.
+        m.submodules.requantizer = requantizer = Requantizer(config)
+        params = Signal(quant_row_layout(config))
+        read_issued = Signal()
+        read_valid = Signal()
+        m.d.sync += read_valid.eq(read_issued)
+        m.d.comb += [
+            requantizer.acc_row.eq(self.acc_read.data),
+            requantizer.params.eq(params),
+            requantizer.valid_in.eq(read_valid),
+        ]
+        raw_row = self.acc_read.data.as_value()
+        for stage in range(REQUANTIZER_LATENCY):
+            delayed = Signal.like(raw_row, name=f"raw_row_d{stage + 1}")
+            m.d.sync += delayed.eq(raw_row)
+            raw_row = delayed
+        row_bits = 32 * n
+        m.submodules.rows = rows = SyncFIFOBuffered(width=row_bits, depth=STORE_ROW_BUFFER_DEPTH)
+        m.d.comb += [
+            rows.w_data.eq(Mux(raw, raw_row, requantizer.result_row.as_value())),
+            rows.w_en.eq(requantizer.valid_out),
+        ]
+        unpackers = {
+            StoreMode.REQUANT: RowUnpacker(chunk_bytes=w, row_bytes=n),
+            StoreMode.RAW: RowUnpacker(chunk_bytes=w, row_bytes=4 * n),
+        }
+        for mode, unpacker in unpackers.items():
+            m.submodules[f"unpacker_{mode.name.lower()}"] = unpacker
+            row_bytes = n if mode is StoreMode.REQUANT else 4 * n
+            with m.If(insn.mode == mode):
+                m.d.comb += [
+                    unpacker.row.payload.eq(rows.r_data[:8 * row_bytes]),
+                    unpacker.row.valid.eq(rows.r_rdy),
+                    rows.r_en.eq(unpacker.row.ready),
+                    self.writer_head.eq(unpacker.head),
+                    self.writer_level.eq(unpacker.level),
+                    unpacker.take.eq(self.writer_take),
+                ]
+        leftover = Mux(raw, unpackers[StoreMode.RAW].level != 0,
+                       unpackers[StoreMode.REQUANT].level != 0)
+
+        # Rows may be read while the buffer, counting rows already in the pipeline, has room.
+        credits = Signal(range(STORE_ROW_BUFFER_DEPTH + 1), init=STORE_ROW_BUFFER_DEPTH)
+        m.d.sync += credits.eq(credits - read_issued + (rows.r_rdy & rows.r_en))
+        total_bytes = Signal(32)
+        supplied_bytes = Signal(33)
+        row = Signal(17)
+        row_bytes_out = Mux(raw, 4 * n, n)
+        token_given = Signal()
+        m.d.comb += [
+            self.transfer.payload.dram_addr.eq(insn.dram_addr),
+            self.transfer.payload.bytes_per_row.eq(insn.bytes_per_row),
+            self.transfer.payload.rows.eq(insn.rows),
+            self.transfer.payload.stride.eq(insn.stride),
+            self.acc_read.addr.eq(insn.acc_addr + row),
+            self.acc_read.en.eq(1),
+            self.quant_read.addr.eq(insn.quant_addr),
+            self.quant_read.en.eq(1),
+        ]
+
+        with m.FSM(name="store"):
+            with m.State("IDLE"):
+                m.d.comb += self.queue.ready.eq(~self.halt)
+                with m.If(self.queue.valid & ~self.halt):
+                    m.d.sync += [insn.eq(self.queue.payload.instruction),
+                                 index.eq(self.queue.payload.index), row.eq(0),
+                                 supplied_bytes.eq(0), token_given.eq(0)]
+                    m.next = "START"
+            with m.State("START"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += total_bytes.eq(insn.rows * insn.bytes_per_row)
+                wants_token = insn.header.deps.pop_prev
+                with m.If((insn.rows == 0) | (insn.bytes_per_row == 0)):
+                    raise_fault("BAD_TRANSFER")
+                    m.next = "STOPPED"
+                with m.Elif(~raw & (insn.quant_addr >= config.quant_table_depth)):
+                    raise_fault("SRAM_RANGE")
+                    m.next = "STOPPED"
+                with m.Elif(~self.halt & (~wants_token | self.token_available)):
+                    m.d.comb += [self.transfer.valid.eq(1),
+                                 self.token_take.eq(wants_token & self.transfer.ready)]
+                    with m.If(self.transfer.ready):
+                        m.next = "PARAMS"
+            with m.State("PARAMS"):
+                # The quant row was read in START; hold it for the whole instruction.
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += params.eq(self.quant_read.data)
+                m.next = "RUN"
+            with m.State("RUN"):
+                m.d.comb += self.busy.eq(1)
+                reads_done = supplied_bytes >= total_bytes
+                with m.If(self.writer_response_error):
+                    raise_fault("AXI_WRITE_ERROR")
+                    m.next = "STOPPED"
+                with m.Elif(self.writer_wrap_error):
+                    raise_fault("BAD_TRANSFER")
+                    m.next = "STOPPED"
+                with m.Elif(~reads_done):
+                    with m.If((credits != 0) & ~self.halt):
+                        with m.If(insn.acc_addr + row >= config.accumulator_depth):
+                            raise_fault("SRAM_RANGE")
+                            m.next = "STOPPED"
+                        with m.Else():
+                            m.d.comb += read_issued.eq(1)
+                            m.d.sync += [row.eq(row + 1),
+                                         supplied_bytes.eq(supplied_bytes + row_bytes_out)]
+                with m.Else():
+                    # Nothing left in the read pipeline or the row buffer, all bytes written.
+                    with m.If(~self.writer_busy & (credits == STORE_ROW_BUFFER_DEPTH)):
+                        with m.If(leftover):
+                            raise_fault("BAD_TRANSFER")
+                            m.next = "STOPPED"
+                        with m.Else():
+                            m.next = "IDLE"
+                # Every row needed has been read: the accumulator rows are free again.
+                with m.If(reads_done & ~token_given):
+                    m.d.comb += self.token_give.eq(insn.header.deps.push_prev)
+                    m.d.sync += token_given.eq(1)
+            with m.State("STOPPED"):
+                pass  # until the NPU resets the units
+        return m
