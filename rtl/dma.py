@@ -269,10 +269,7 @@ class DmaReader(_EngineBase):
         count = Signal(range(w + 1))
         m.d.comb += count.eq(_minimum(m, w - start_lane, remaining))
 
-        with m.Switch(start_lane):
-            for lane in range(w):
-                with m.Case(lane):
-                    m.d.comb += self.chunk.payload.data.eq(axi.rdata >> (8 * lane))
+        m.d.comb += self.chunk.payload.data.eq(axi.rdata >> Cat(Const(0, 3), start_lane))
         m.d.comb += [
             self.chunk.payload.count.eq(count),
             self.chunk.valid.eq(axi.rvalid & in_flight.r_rdy & ~discard),
@@ -367,14 +364,11 @@ class DmaWriter(_EngineBase):
         m.d.comb += count.eq(_minimum(m, w - start_lane, remaining))
         last_beat = count == remaining
 
-        with m.Switch(start_lane):
-            for lane in range(w):
-                with m.Case(lane):
-                    m.d.comb += [
-                        axi.wdata.eq(self.head.as_value() << (8 * lane)),
-                        axi.wstrb.eq(Mux(discard, 0,
-                                         ((1 << count) - 1) << lane)),
-                    ]
+        strobe = ((Const(1, w + 1) << count) - 1)[:w]
+        m.d.comb += [
+            axi.wdata.eq(self.head.as_value() << Cat(Const(0, 3), start_lane)),
+            axi.wstrb.eq(Mux(discard, 0, strobe << start_lane)),
+        ]
         m.d.comb += [
             axi.wlast.eq(last_beat),
             axi.wvalid.eq(to_send.r_rdy & (discard | (self.level >= count))),

@@ -60,22 +60,23 @@ class RowPacker(wiring.Component):
         m.d.comb += self.chunk.ready.eq(level_after_pop <= r)
         pushed = self.chunk.valid & self.chunk.ready
 
-        shifted = Signal.like(buffer)
-        with m.If(popped):
-            m.d.comb += shifted.as_value().eq(buffer.as_value() >> (8 * r))
-        with m.Else():
-            m.d.comb += shifted.eq(buffer)
-        next_buffer = Signal.like(buffer)
-        m.d.comb += next_buffer.eq(shifted)
-        with m.If(pushed):
-            for i in range(capacity):
-                # Byte i takes chunk byte i - level_after_pop when that byte is valid.
-                for position in range(max(0, i - w + 1), min(i, r) + 1):
-                    lane = i - position
-                    with m.If((level_after_pop == position) & (lane < self.chunk.payload.count)):
-                        m.d.comb += next_buffer[i].eq(self.chunk.payload.data[lane])
+        # Drop the popped row, then place the chunk's valid bytes at level_after_pop.
+        kept = Mux(popped, buffer.as_value() >> (8 * r), buffer.as_value())
+        chunk_bits = self.chunk.payload.data.as_value()
+        position = Cat(Const(0, 3), level_after_pop)  # in bits
+        chunk_mask = Signal(8 * w)
+        m.d.comb += chunk_mask.eq(Mux(pushed,
+                                      (Const(1, 8 * w + 1) << Cat(Const(0, 3),
+                                                                  self.chunk.payload.count)) - 1,
+                                      0))
+        placed_mask = Signal(8 * capacity)
+        placed = Signal(8 * capacity)
+        m.d.comb += [
+            placed_mask.eq(chunk_mask << position),
+            placed.eq((chunk_bits & chunk_mask) << position),
+        ]
         m.d.sync += [
-            buffer.eq(next_buffer),
+            buffer.eq((kept & ~placed_mask) | placed),
             level.eq(level_after_pop + Mux(pushed, self.chunk.payload.count, 0)),
         ]
         return m
@@ -118,20 +119,18 @@ class RowUnpacker(wiring.Component):
         m.d.comb += self.row.ready.eq(level_after_take <= w)
         pushed = self.row.valid & self.row.ready
 
-        shifted = Signal.like(buffer)
-        with m.Switch(self.take):
-            for count in range(w + 1):
-                with m.Case(count):
-                    m.d.comb += shifted.as_value().eq(buffer.as_value() >> (8 * count))
-        next_buffer = Signal.like(buffer)
-        m.d.comb += next_buffer.eq(shifted)
-        with m.If(pushed):
-            for i in range(capacity):
-                for position in range(max(0, i - r + 1), min(i, w) + 1):
-                    with m.If(level_after_take == position):
-                        m.d.comb += next_buffer[i].eq(self.row.payload[i - position])
+        # Drop the taken bytes, then place a pushed row at level_after_take.
+        kept = buffer.as_value() >> Cat(Const(0, 3), self.take)
+        position = Cat(Const(0, 3), level_after_take)  # in bits
+        row_mask = Mux(pushed, Const((1 << (8 * r)) - 1, 8 * r), 0)
+        placed_mask = Signal(8 * capacity)
+        placed = Signal(8 * capacity)
+        m.d.comb += [
+            placed_mask.eq(row_mask << position),
+            placed.eq((self.row.payload.as_value() & row_mask) << position),
+        ]
         m.d.sync += [
-            buffer.eq(next_buffer),
+            buffer.eq((kept & ~placed_mask) | placed),
             level.eq(level_after_take + Mux(pushed, r, 0)),
         ]
         return m

@@ -63,9 +63,12 @@ class NpuTB:
                 raise IOError(f"poisoned address {address:#x}")
 
     def set_backpressure(self, rng, enabled):
+        """Random pauses on every channel of both buses (DRAM and registers)."""
         channels = [self.ram.write_if.aw_channel, self.ram.write_if.w_channel,
                     self.ram.write_if.b_channel, self.ram.read_if.ar_channel,
-                    self.ram.read_if.r_channel]
+                    self.ram.read_if.r_channel, self.host.write_if.aw_channel,
+                    self.host.write_if.w_channel, self.host.write_if.b_channel,
+                    self.host.read_if.ar_channel, self.host.read_if.r_channel]
         for channel in channels:
             if enabled:
                 pattern = [bool(v) for v in rng.random(int(rng.integers(3, 13))) < 0.3]
