@@ -122,10 +122,13 @@ FIELD_DOCS = {
     "header.deps.pop_next": "wait for a token from the next unit before starting",
     "header.deps.push_prev": "give a token to the previous unit when finished",
     "header.deps.push_next": "give a token to the next unit when finished",
-    "target": "destination memory (see LoadTarget)",
-    "sram_addr": "first row written in the destination memory",
+    "target": "target memory (see LoadTarget)",
+    "sram_addr": "first row written in the target memory",
     "dram_addr": "byte address of the first DRAM row (any alignment)",
-    "bytes_per_row": "bytes per DRAM row, a non-zero multiple of the destination row size",
+    "bytes_per_row": "bytes per DRAM row (non-zero); the transfer's bytes, in order, fill or "
+                     "drain consecutive SRAM rows, so rows x bytes_per_row must be a whole number "
+                     "of them (N bytes a scratchpad row, 4N an accumulator row or raw store, 8N a "
+                     "quant row, N a requantized store)",
     "rows": "number of DRAM rows (LOAD, STORE) or activation rows (COMPUTE), non-zero",
     "stride": "bytes from the start of one DRAM row to the next",
     "accumulate": "add the results to the accumulator rows instead of overwriting them",
