@@ -6,9 +6,8 @@ from amaranth.lib.wiring import In, Out
 
 from .compute_controller import compute_command_layout
 from .config import NpuConfig
-from .fetch import Fault, QueueEntry
+from .fetch import Fault, QueueEntry, fault_raiser
 from .isa import ComputeInstruction
-from .regmap import error_codes
 
 __all__ = ["ComputeUnit"]
 
@@ -83,8 +82,7 @@ class ComputeUnit(wiring.Component):
             with m.State("ISSUE"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(~in_range):
-                    m.d.sync += [self.fault.code.eq(error_codes()["SRAM_RANGE"]),
-                                 self.fault.index.eq(index), self.fault_valid.eq(1)]
+                    fault_raiser(m, self)("SRAM_RANGE", index)
                     m.next = "STOPPED"
                 with m.Elif(~self.halt):
                     m.d.comb += self.stall.eq(~tokens_ready)

@@ -17,12 +17,13 @@ from amaranth import *
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import ceil_log2, exact_log2
+from amaranth.utils import exact_log2
 
 from .axi import AXI4Signature, Burst, Response
 from .gearbox import ByteChunk
 
-__all__ = ["Transfer", "BurstPlanner", "DmaReader", "DmaWriter", "burst_layout"]
+__all__ = ["Transfer", "transfer_of", "BurstPlanner", "DmaReader", "DmaWriter",
+           "burst_layout"]
 
 MAX_AXI_BEATS = 256
 PAGE_BYTES = 4096
@@ -33,6 +34,12 @@ class Transfer(data.Struct):
     bytes_per_row: 16
     rows: 16
     stride: 32
+
+
+def transfer_of(payload, insn):
+    """Assignments of a LOAD or STORE instruction's DRAM fields to a ``Transfer``."""
+    return [getattr(payload, name).eq(getattr(insn, name))
+            for name, _ in data.Layout.cast(Transfer)]
 
 
 def burst_layout(bus_bytes):
@@ -178,6 +185,52 @@ class _EngineBase(wiring.Component):
         self._axi_id = axi_id
         super().__init__(members)
 
+    def _engine_core(self, m, fifo_name):
+        """The parts both engines share: the planner fed from ``transfer``, the FIFO of
+        bursts whose data is still to move, the error flags. Returns (planner, fifo, discard),
+        ``discard`` meaning no more bytes may move (an error or an abort)."""
+        m.submodules.planner = planner = BurstPlanner(
+            bus_bytes=self._bus_bytes, max_burst_beats=self._max_burst_beats)
+        layout = _in_flight_layout(self._bus_bytes)
+        m.submodules[fifo_name] = fifo = SyncFIFOBuffered(
+            width=Shape.cast(layout).width, depth=self._max_outstanding)
+        wiring.connect(m, wiring.flipped(self.transfer), planner.transfer)
+        m.d.comb += [
+            planner.abort.eq(self.abort),
+            planner.clear.eq(self.clear),
+            fifo.w_data.eq(Cat(planner.burst.payload.offset, planner.burst.payload.bytes)),
+            self.wrap_error.eq(planner.wrap_error),
+            self.error.eq(self.response_error | planner.wrap_error),
+        ]
+        with m.If(self.clear):
+            m.d.sync += self.response_error.eq(0)
+        return planner, fifo, self.error | self.abort
+
+    def _beat_lanes(self, m, fifo):
+        """Which lanes the next beat of the head burst carries: (start_lane, count, last,
+        advance), ``advance(beat)`` moving on when a beat is transferred."""
+        w = self._bus_bytes
+        head = Signal(_in_flight_layout(w))
+        m.d.comb += head.eq(fifo.r_data)
+        first_beat = Signal(init=1)
+        bytes_left = Signal(range(PAGE_BYTES + 1))
+        start_lane = Signal(range(w))
+        remaining = Signal(range(PAGE_BYTES + 1))
+        count = Signal(range(w + 1))
+        m.d.comb += [
+            start_lane.eq(Mux(first_beat, head.offset, 0)),
+            remaining.eq(Mux(first_beat, head.bytes, bytes_left)),
+            count.eq(_minimum(m, w - start_lane, remaining)),
+        ]
+        last = count == remaining
+
+        def advance(beat):
+            with m.If(beat):
+                m.d.sync += [bytes_left.eq(remaining - count), first_beat.eq(last)]
+            m.d.comb += fifo.r_en.eq(beat & last)
+
+        return start_lane, count, last, advance
+
     def _address_channel(self, m, planner, prefix, space_left):
         """Drive AR or AW from the planner while ``space_left``; returns the accept strobe."""
         axi = self.axi
@@ -234,56 +287,24 @@ class DmaReader(_EngineBase):
 
     def elaborate(self, platform):
         m = Module()
-        w = self._bus_bytes
         axi = self.axi
-        m.submodules.planner = planner = BurstPlanner(
-            bus_bytes=w, max_burst_beats=self._max_burst_beats)
-        layout = _in_flight_layout(w)
-        m.submodules.in_flight = in_flight = SyncFIFOBuffered(
-            width=Shape.cast(layout).width, depth=self._max_outstanding)
-        wiring.connect(m, wiring.flipped(self.transfer), planner.transfer)
-        m.d.comb += [planner.abort.eq(self.abort), planner.clear.eq(self.clear)]
-
+        planner, in_flight, discard = self._engine_core(m, "in_flight")
         accepted = self._address_channel(m, planner, "ar", in_flight.w_rdy)
-        m.d.comb += [
-            in_flight.w_data.eq(Cat(planner.burst.payload.offset, planner.burst.payload.bytes)),
-            in_flight.w_en.eq(accepted),
-        ]
-
-        response_error = self.response_error
-        with m.If(self.clear):
-            m.d.sync += response_error.eq(0)
-        m.d.comb += [
-            self.wrap_error.eq(planner.wrap_error),
-            self.error.eq(response_error | planner.wrap_error),
-        ]
-        discard = self.error | self.abort
+        m.d.comb += in_flight.w_en.eq(accepted)
 
         # R side: the burst at the head of in_flight says where its bytes sit.
-        head = Signal(layout)
-        m.d.comb += head.eq(in_flight.r_data)
-        first_beat = Signal(init=1)
-        bytes_left = Signal(range(PAGE_BYTES + 1))
-        start_lane = Mux(first_beat, head.offset, 0)
-        remaining = Mux(first_beat, head.bytes, bytes_left)
-        count = Signal(range(w + 1))
-        m.d.comb += count.eq(_minimum(m, w - start_lane, remaining))
-
-        m.d.comb += self.chunk.payload.data.eq(axi.rdata >> Cat(Const(0, 3), start_lane))
+        start_lane, count, _, advance = self._beat_lanes(m, in_flight)
         m.d.comb += [
+            self.chunk.payload.data.eq(axi.rdata >> Cat(Const(0, 3), start_lane)),
             self.chunk.payload.count.eq(count),
             self.chunk.valid.eq(axi.rvalid & in_flight.r_rdy & ~discard),
             axi.rready.eq(in_flight.r_rdy & (discard | self.chunk.ready)),
         ]
         beat = axi.rvalid & axi.rready
-        with m.If(beat):
-            m.d.sync += [bytes_left.eq(remaining - count), first_beat.eq(axi.rlast)]
-            with m.If(axi.rresp != Response.OKAY):
-                m.d.sync += response_error.eq(1)
-        m.d.comb += [
-            in_flight.r_en.eq(beat & axi.rlast),
-            self.busy.eq(planner.busy | (in_flight.level != 0)),
-        ]
+        advance(beat)
+        with m.If(beat & (axi.rresp != Response.OKAY)):
+            m.d.sync += self.response_error.eq(1)
+        m.d.comb += self.busy.eq(planner.busy | (in_flight.level != 0))
         return m
 
 
@@ -328,63 +349,29 @@ class DmaWriter(_EngineBase):
         m = Module()
         w = self._bus_bytes
         axi = self.axi
-        m.submodules.planner = planner = BurstPlanner(
-            bus_bytes=w, max_burst_beats=self._max_burst_beats)
-        layout = _in_flight_layout(w)
-        m.submodules.to_send = to_send = SyncFIFOBuffered(
-            width=Shape.cast(layout).width, depth=self._max_outstanding)
-        wiring.connect(m, wiring.flipped(self.transfer), planner.transfer)
-        m.d.comb += [planner.abort.eq(self.abort), planner.clear.eq(self.clear)]
-
+        planner, to_send, discard = self._engine_core(m, "to_send")
         # Bursts whose address went out and whose response has not come back.
         awaiting_response = Signal(range(self._max_outstanding + 2))
         room = (awaiting_response < self._max_outstanding) & to_send.w_rdy
         accepted = self._address_channel(m, planner, "aw", room)
-        m.d.comb += [
-            to_send.w_data.eq(Cat(planner.burst.payload.offset, planner.burst.payload.bytes)),
-            to_send.w_en.eq(accepted),
-        ]
+        m.d.comb += to_send.w_en.eq(accepted)
 
-        response_error = self.response_error
-        with m.If(self.clear):
-            m.d.sync += response_error.eq(0)
-        m.d.comb += [
-            self.wrap_error.eq(planner.wrap_error),
-            self.error.eq(response_error | planner.wrap_error),
-        ]
-        discard = self.error | self.abort
-
-        head = Signal(layout)
-        m.d.comb += head.eq(to_send.r_data)
-        first_beat = Signal(init=1)
-        bytes_left = Signal(range(PAGE_BYTES + 1))
-        start_lane = Mux(first_beat, head.offset, 0)
-        remaining = Mux(first_beat, head.bytes, bytes_left)
-        count = Signal(range(w + 1))
-        m.d.comb += count.eq(_minimum(m, w - start_lane, remaining))
-        last_beat = count == remaining
-
+        start_lane, count, last_beat, advance = self._beat_lanes(m, to_send)
         strobe = ((Const(1, w + 1) << count) - 1)[:w]
         m.d.comb += [
             axi.wdata.eq(self.head.as_value() << Cat(Const(0, 3), start_lane)),
             axi.wstrb.eq(Mux(discard, 0, strobe << start_lane)),
-        ]
-        m.d.comb += [
             axi.wlast.eq(last_beat),
             axi.wvalid.eq(to_send.r_rdy & (discard | (self.level >= count))),
         ]
         beat = axi.wvalid & axi.wready
-        m.d.comb += [
-            self.take.eq(Mux(beat & ~discard, count, 0)),
-            to_send.r_en.eq(beat & last_beat),
-        ]
-        with m.If(beat):
-            m.d.sync += [bytes_left.eq(remaining - count), first_beat.eq(last_beat)]
+        m.d.comb += self.take.eq(Mux(beat & ~discard, count, 0))
+        advance(beat)
 
         m.d.comb += axi.bready.eq(1)
         response = axi.bvalid & axi.bready
         with m.If(response & (axi.bresp != Response.OKAY)):
-            m.d.sync += response_error.eq(1)
+            m.d.sync += self.response_error.eq(1)
         m.d.sync += awaiting_response.eq(awaiting_response + accepted - response)
         m.d.comb += self.busy.eq(planner.busy | (to_send.level != 0) | (awaiting_response != 0))
         return m

@@ -12,7 +12,8 @@ from .isa import (FORBIDDEN_DEPENDENCIES, INSTRUCTION_BITS, INSTRUCTION_BYTES,
                   INSTRUCTION_LAYOUTS, Header, Opcode, reserved_mask)
 from .regmap import error_codes
 
-__all__ = ["QueueEntry", "Fault", "TokenCounter", "FetchUnit", "FETCH_BUFFER_DEPTH"]
+__all__ = ["QueueEntry", "Fault", "fault_raiser", "TokenCounter", "FetchUnit",
+           "FETCH_BUFFER_DEPTH"]
 
 FETCH_BUFFER_DEPTH = 16
 
@@ -26,6 +27,18 @@ class QueueEntry(data.Struct):
 class Fault(data.Struct):
     code: 8
     index: 32
+
+
+def fault_raiser(m, unit):
+    """``raise_fault(code, index)``: latch a fault (by its RDL name) on a unit's ``fault`` and
+    ``fault_valid`` members."""
+    codes = error_codes()
+
+    def raise_fault(code, index):
+        m.d.sync += [unit.fault.code.eq(codes[code]), unit.fault.index.eq(index),
+                     unit.fault_valid.eq(1)]
+
+    return raise_fault
 
 
 class TokenCounter(wiring.Component):
@@ -101,7 +114,7 @@ class FetchUnit(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        codes = error_codes()
+        raise_fault = fault_raiser(m, self)
         m.submodules.packer = packer = RowPacker(chunk_bytes=self._config.bus_bytes,
                                                  row_bytes=INSTRUCTION_BYTES)
         m.submodules.buffer = buffer = SyncFIFOBuffered(width=INSTRUCTION_BITS,
@@ -119,10 +132,6 @@ class FetchUnit(wiring.Component):
         dispatched = Signal(32)   # index of the head instruction
         with m.If(packer.row.valid & packer.row.ready):
             m.d.sync += fetched.eq(fetched + 1)
-
-        def raise_fault(code, index):
-            m.d.sync += [self.fault.code.eq(codes[code]), self.fault.index.eq(index),
-                         self.fault_valid.eq(1)]
 
         # Fetch: ask for as many instructions as the buffer has room for.
         free = Signal(range(FETCH_BUFFER_DEPTH + 1))

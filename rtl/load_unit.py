@@ -5,13 +5,12 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import WritePort
 from amaranth.lib.wiring import In, Out
 
-from .accumulator import accumulator_row_layout, accumulator_write_layout
+from .accumulator import accumulator_write_layout
 from .config import NpuConfig
-from .dma import Transfer
-from .fetch import Fault, QueueEntry
+from .dma import Transfer, transfer_of
+from .fetch import Fault, QueueEntry, fault_raiser
 from .gearbox import ByteChunk, RowPacker
 from .isa import LoadInstruction, LoadTarget, QuantParams
-from .regmap import error_codes
 from .scratchpad import scratchpad_row_layout
 
 __all__ = ["LoadUnit", "quant_row_layout"]
@@ -79,7 +78,6 @@ class LoadUnit(wiring.Component):
         m = Module()
         config = self._config
         w = config.bus_bytes
-        codes = error_codes()
         targets = {
             LoadTarget.SCRATCHPAD: (config.n, config.scratchpad_depth),
             LoadTarget.ACCUMULATOR: (4 * config.n, config.accumulator_depth),
@@ -95,16 +93,12 @@ class LoadUnit(wiring.Component):
         row = Signal(17)  # rows of the target written so far
         transfer_sent = Signal()
 
-        def raise_fault(code):
-            m.d.sync += [self.fault.code.eq(codes[code]), self.fault.index.eq(index),
-                         self.fault_valid.eq(1)]
+        raise_any_fault = fault_raiser(m, self)
 
-        m.d.comb += [
-            self.transfer.payload.dram_addr.eq(insn.dram_addr),
-            self.transfer.payload.bytes_per_row.eq(insn.bytes_per_row),
-            self.transfer.payload.rows.eq(insn.rows),
-            self.transfer.payload.stride.eq(insn.stride),
-        ]
+        def raise_fault(code):
+            raise_any_fault(code, index)
+
+        m.d.comb += transfer_of(self.transfer.payload, insn)
         with m.If(self.chunk.valid & self.chunk.ready):
             m.d.comb += self.chunk_bytes.eq(self.chunk.payload.count)
 

@@ -8,12 +8,11 @@ from amaranth.lib.wiring import In, Out
 
 from .accumulator import accumulator_row_layout
 from .config import NpuConfig
-from .dma import Transfer
-from .fetch import Fault, QueueEntry
+from .dma import Transfer, transfer_of
+from .fetch import Fault, QueueEntry, fault_raiser
 from .gearbox import RowUnpacker
 from .isa import StoreInstruction, StoreMode
 from .load_unit import quant_row_layout
-from .regmap import error_codes
 from .requantizer import REQUANTIZER_LATENCY, Requantizer
 
 __all__ = ["StoreUnit", "STORE_ROW_BUFFER_DEPTH"]
@@ -82,14 +81,14 @@ class StoreUnit(wiring.Component):
         m = Module()
         config = self._config
         n, w = config.n, config.bus_bytes
-        codes = error_codes()
         insn = Signal(StoreInstruction)
         index = Signal(32)
         raw = insn.mode == StoreMode.RAW
 
+        raise_any_fault = fault_raiser(m, self)
+
         def raise_fault(code):
-            m.d.sync += [self.fault.code.eq(codes[code]), self.fault.index.eq(index),
-                         self.fault_valid.eq(1)]
+            raise_any_fault(code, index)
 
         # Datapath: acc read (1 cycle) -> requantizer or delay (REQUANTIZER_LATENCY) -> buffer.
         m.submodules.requantizer = requantizer = Requantizer(config)
@@ -140,11 +139,8 @@ class StoreUnit(wiring.Component):
         row = Signal(17)
         row_bytes_out = Mux(raw, 4 * n, n)
         token_given = Signal()
+        m.d.comb += transfer_of(self.transfer.payload, insn)
         m.d.comb += [
-            self.transfer.payload.dram_addr.eq(insn.dram_addr),
-            self.transfer.payload.bytes_per_row.eq(insn.bytes_per_row),
-            self.transfer.payload.rows.eq(insn.rows),
-            self.transfer.payload.stride.eq(insn.stride),
             self.acc_read.addr.eq(insn.acc_addr + row),
             self.acc_read.en.eq(1),
             self.quant_read.addr.eq(insn.quant_addr),

@@ -6,9 +6,7 @@ Destination windows are filled with guard bytes, which must survive everything b
 destination rows.
 """
 
-import itertools
 import json
-import logging
 import os
 import zlib
 from pathlib import Path
@@ -17,9 +15,8 @@ import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
-from cocotbext.axi import AxiBus, AxiRam
-
 from rtl.dma import Transfer
+from sim.axi_models import Dram, set_pauses
 from sim.build import CLOCK_PERIOD_NS, config_from_env
 
 GUARD = 0xA5
@@ -34,41 +31,10 @@ class DmaTB:
         self.row_bytes = json.loads(os.environ["NPU_PARAMS"])["row_bytes"]
         self.bus_bytes = self.config.bus_bytes
         self.log = dut._log
-        self.ram = AxiRam(AxiBus.from_prefix(dut, "m_axi", bus_separator="__"), dut.clk,
-                          dut.rst, size=2 ** 33)
-        for interface in (self.ram.read_if, self.ram.write_if):
-            interface.log.setLevel(logging.WARNING)  # it logs every burst at INFO
-        self.poisoned = []  # (start, end) ranges whose accesses answer SLVERR
-        for interface in (self.ram.read_if, self.ram.write_if):
-            self._poison(interface)
-
-    def _poison(self, interface):
-        original = interface._read if hasattr(interface, "_read") else interface._write
-
-        async def checked(address, payload):
-            for start, end in self.poisoned:
-                span = payload if isinstance(payload, int) else len(payload)
-                if address < end and address + span > start:
-                    raise IOError(f"poisoned address {address:#x}")
-            return await original(address, payload)
-
-        if hasattr(interface, "_read"):
-            interface._read = checked
-        else:
-            interface._write = checked
+        self.ram = Dram(dut)
 
     def set_backpressure(self, rng, enabled):
-        channels = [self.ram.write_if.aw_channel, self.ram.write_if.w_channel,
-                    self.ram.write_if.b_channel, self.ram.read_if.ar_channel,
-                    self.ram.read_if.r_channel]
-        for channel in channels:
-            if enabled:
-                pattern = [bool(v) for v in rng.random(int(rng.integers(3, 17))) < 0.4]
-                pattern.append(False)  # an all-paused pattern would stall the channel forever
-                channel.set_pause_generator(itertools.cycle(pattern))
-            else:
-                channel.set_pause_generator(None)
-                channel.pause = False  # removing the generator leaves its last value
+        set_pauses(self.ram.channels, rng, enabled, probability=0.4)
 
     async def cycle_reset(self):
         cocotb.start_soon(Clock(self.dut.clk, CLOCK_PERIOD_NS, unit="ns").start())
@@ -257,7 +223,7 @@ async def test_errors_and_recovery(dut):
     for pausing in (False, True):
         tb.set_backpressure(rng, enabled=pausing)
         # Read error in the middle of the source.
-        tb.poisoned = [(SOURCE_REGION + size // 2, SOURCE_REGION + size // 2 + 1)]
+        tb.ram.poisoned = [(SOURCE_REGION + size // 2, SOURCE_REGION + size // 2 + 1)]
         tb.ram.write(DEST_REGION - 64, bytes([GUARD]) * (size + 128))
         await tb.send("read_transfer", dict(dram_addr=SOURCE_REGION, bytes_per_row=size,
                                             rows=1, stride=0))
@@ -269,7 +235,7 @@ async def test_errors_and_recovery(dut):
         assert guard_intact(tb, DEST_REGION + size, DEST_REGION + size + 64)
 
         # Write error: the writer stops; the reader is aborted.
-        tb.poisoned = [(DEST_REGION + 3 * r, DEST_REGION + 3 * r + 1)]
+        tb.ram.poisoned = [(DEST_REGION + 3 * r, DEST_REGION + 3 * r + 1)]
         await tb.send("read_transfer", dict(dram_addr=SOURCE_REGION, bytes_per_row=size,
                                             rows=1, stride=0))
         await tb.send("write_transfer", dict(dram_addr=DEST_REGION, bytes_per_row=size,
@@ -277,7 +243,7 @@ async def test_errors_and_recovery(dut):
         await wait_for(tb, dut.write_error)
         await recover(tb)
         assert guard_intact(tb, DEST_REGION + size, DEST_REGION + size + 64)
-        tb.poisoned = []
+        tb.ram.poisoned = []
 
         # A write that would wrap past 2**32: the part below 2**32 may be written,
         # nothing at address 0 onwards.

@@ -7,7 +7,6 @@ quant table, K tiles double-buffered in the scratchpad with dependency tokens. R
 compared with the numpy golden model, and guard bytes around every output must survive.
 """
 
-import itertools
 import logging
 import os
 import zlib
@@ -17,10 +16,11 @@ from pathlib import Path
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, RisingEdge
-from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam
+from cocotb.triggers import ClockCycles
+from cocotbext.axi import AxiLiteBus, AxiLiteMaster
 
 from rtl.isa import QuantParams
+from sim.axi_models import Dram, set_pauses
 from sim.build import CLOCK_PERIOD_NS, config_from_env
 from sw_runtime.assembler import compute, encode_program, finish, load, store
 from sw_runtime.golden import matmul_int8, requantize
@@ -36,47 +36,18 @@ class NpuTB:
         self.config = config_from_env(os.environ["NPU_CONFIG"])
         self.n = self.config.n
         self.log = dut._log
-        self.ram = AxiRam(AxiBus.from_prefix(dut, "m_axi", bus_separator="__"), dut.clk,
-                          dut.rst, size=2 ** 32)
+        self.ram = Dram(dut, size=2 ** 32)
         self.host = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil", bus_separator="__"),
                                   dut.clk, dut.rst)
-        for interface in (self.ram.read_if, self.ram.write_if, self.host.read_if,
-                          self.host.write_if):
+        for interface in (self.host.read_if, self.host.write_if):
             interface.log.setLevel(logging.WARNING)
-        self.poisoned = []
-        read, write = self.ram.read_if._read, self.ram.write_if._write
-
-        async def checked_read(address, length):
-            self._check_poison(address, length)
-            return await read(address, length)
-
-        async def checked_write(address, data):
-            self._check_poison(address, len(data))
-            return await write(address, data)
-
-        self.ram.read_if._read = checked_read
-        self.ram.write_if._write = checked_write
-
-    def _check_poison(self, address, length):
-        for start, end in self.poisoned:
-            if address < end and address + length > start:
-                raise IOError(f"poisoned address {address:#x}")
 
     def set_backpressure(self, rng, enabled):
         """Random pauses on every channel of both buses (DRAM and registers)."""
-        channels = [self.ram.write_if.aw_channel, self.ram.write_if.w_channel,
-                    self.ram.write_if.b_channel, self.ram.read_if.ar_channel,
-                    self.ram.read_if.r_channel, self.host.write_if.aw_channel,
-                    self.host.write_if.w_channel, self.host.write_if.b_channel,
-                    self.host.read_if.ar_channel, self.host.read_if.r_channel]
-        for channel in channels:
-            if enabled:
-                pattern = [bool(v) for v in rng.random(int(rng.integers(3, 13))) < 0.3]
-                pattern.append(False)  # never paused for good
-                channel.set_pause_generator(itertools.cycle(pattern))
-            else:
-                channel.set_pause_generator(None)
-                channel.pause = False
+        host = [self.host.write_if.aw_channel, self.host.write_if.w_channel,
+                self.host.write_if.b_channel, self.host.read_if.ar_channel,
+                self.host.read_if.r_channel]
+        set_pauses(self.ram.channels + host, rng, enabled, probability=0.3)
 
     async def cycle_reset(self):
         cocotb.start_soon(Clock(self.dut.clk, CLOCK_PERIOD_NS, unit="ns").start())
@@ -400,7 +371,7 @@ async def test_faults_stop_report_and_recover(dut):
     tb.ram.write(0x0050_0000, bytes(range(256)) * 16)
     for code, index, program in cases:
         tb.set_backpressure(rng, enabled=rng.random() < 0.5)
-        tb.poisoned = [(0x00DE_0000 + 3 * n, 0x00DE_0000 + 3 * n + 1)]
+        tb.ram.poisoned = [(0x00DE_0000 + 3 * n, 0x00DE_0000 + 3 * n + 1)]
         tb.ram.write(0x00DE_0000 - 64, bytes([GUARD]) * (64 * n + 128))
         tb.ram.write(guard_base, bytes([GUARD]) * 256)
         if program is None:
@@ -421,7 +392,7 @@ async def test_faults_stop_report_and_recover(dut):
         got_index = (await tb.read_register("ERROR_INDEX"))["index"]
         assert (got_code, got_index) == (code, index), (code, index, got_code, got_index)
         assert dut.irq.value == 0
-        tb.poisoned = []
+        tb.ram.poisoned = []
         # Nothing outside the faulting transfer's own range was written.
         assert tb.ram.read(0x00DE_0000 - 64, 64) == bytes([GUARD]) * 64
         assert tb.ram.read(0x00DE_0000 + 32 * n, 64) == bytes([GUARD]) * 64

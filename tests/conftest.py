@@ -17,3 +17,18 @@ def pytest_report_header(config):
 @pytest.fixture(scope="session")
 def sim_seed():
     return SEED
+
+
+def run_cocotb_regression(simulator, design, config, *, seed, cases, expected_tests,
+                          params=None, testcase=None):
+    """Build (cached) and run one cocotb module; assert every test in it passed."""
+    from sim.build import build_simulation, run_cocotb
+
+    build = build_simulation(simulator, design, config, params)
+    results = run_cocotb(build, seed=seed, testcase=testcase,
+                         extra_env={"NPU_CASES": str(cases)}, run_name=f"pytest_{simulator}")
+    print(f"{simulator} {design} {config.name} {params or ''}: seed {seed}, {results.passed} "
+          f"passed, {results.failed} failed, {results.cycles_per_second:,.0f} cycles/s; "
+          f"log {results.log_file}")
+    assert results.failed == 0, f"failing: {results.failures}; see {results.log_file}"
+    assert results.passed == expected_tests, f"ran {results.passed}; see {results.log_file}"

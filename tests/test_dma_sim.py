@@ -7,7 +7,8 @@ of the bus (12-byte rows, as N=12 gives).
 import pytest
 
 from rtl.config import NpuConfig
-from sim.build import available_simulators, build_simulation, run_cocotb
+from conftest import run_cocotb_regression
+from sim.build import available_simulators
 
 # (simulator, AXI data width, row bytes, random copies)
 REGRESSIONS = [
@@ -25,11 +26,6 @@ REGRESSIONS = [
     [pytest.param(*entry, id=f"{entry[0]}-bus{entry[1]}-row{entry[2]}") for entry in REGRESSIONS
      if entry[0] in available_simulators()])
 def test_dma(simulator, axi_data_width, row_bytes, cases, sim_seed):
-    build = build_simulation(simulator, "dma_copy", NpuConfig(axi_data_width=axi_data_width),
-                             {"row_bytes": row_bytes})
-    results = run_cocotb(build, seed=sim_seed, extra_env={"NPU_CASES": str(cases)},
-                         run_name="pytest")
-    print(f"{simulator} bus {axi_data_width} row {row_bytes}: seed {sim_seed}, "
-          f"{results.passed} passed, {results.failed} failed; log {results.log_file}")
-    assert results.failed == 0, f"failing: {results.failures}; see {results.log_file}"
-    assert results.passed == 3
+    run_cocotb_regression(simulator, "dma_copy", NpuConfig(axi_data_width=axi_data_width),
+                          params={"row_bytes": row_bytes}, seed=sim_seed, cases=cases,
+                          expected_tests=3)
