@@ -1,17 +1,21 @@
 # Entry points of the NPU project. Every target creates .venv and installs the project first.
 #   make sim    generate Verilog, run the cocotb regression on Verilator, print a summary
 #   make test   run the whole test suite (Verilator, and Icarus when iverilog is on PATH)
+#   make synth  synthesis + place and route (yowasp), build/synth/report.json, docs/synthesis.md
 # Variables: PYTHON (interpreter for the venv, 3.11+), NPU_SEED (re-run a random seed),
-#            SIM=verilator|icarus|all and N="4 8" for make sim.
+#            SIM=verilator|icarus|all and N="4 8" for make sim;
+#            N=8 DEVICE=85k|45k|25k|up5k SEEDS=5 DESIGN=npu|core for make synth.
 
 PYTHON ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SIM ?= verilator
-N ?= 4 8
+DEVICE ?= 85k
+SEEDS ?= 5
+DESIGN ?= npu
 
-.PHONY: all sim test clean distclean
+.PHONY: all sim test synth clean distclean
 
 all: test
 
@@ -24,7 +28,10 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 sim: $(STAMP)
-	$(VPY) -m sim.regress --simulator $(SIM) --n $(N)
+	$(VPY) -m sim.regress --simulator $(SIM) --n $(or $(N),4 8)
+
+synth: $(STAMP)
+	$(VPY) -m synth.run --n $(or $(N),8) --device $(DEVICE) --seeds $(SEEDS) --design $(DESIGN)
 
 test: $(STAMP)
 	$(VPY) -m pytest

