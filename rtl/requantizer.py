@@ -9,12 +9,20 @@ from .isa import QuantParams
 
 __all__ = ["Requantizer", "REQUANTIZER_LATENCY"]
 
-REQUANTIZER_LATENCY = 3
+REQUANTIZER_LATENCY = 6
 
 
 class _Lane(Elaboratable):
     """``clamp(round_half_even(acc * multiplier / 2**(31 + shift)) + zero_point, qmin, qmax)``
-    in three stages: multiply; shift and round; add the zero point and clamp."""
+    in six registered stages, short enough for FPGA DSP and carry chains:
+
+    1. inputs (the accumulator row arrives straight from a block RAM);
+    2. four 16 x 16 partial products of the 32 x 32 multiply, one DSP each;
+    3. their sum, the full 64-bit product;
+    4. floor of the shift, with the half and sticky bits for rounding;
+    5. round half to even;
+    6. zero point and clamp (which also saturates to int8).
+    """
 
     def __init__(self):
         self.acc = Signal(signed(32))
@@ -23,43 +31,59 @@ class _Lane(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
-        # Stage 1: the full product, and the total right shift 31 + shift (0..62).
-        product = Signal(signed(64))
-        total_shift = Signal(range(63))
-        params_1 = Signal(QuantParams)
+        params = [Signal(QuantParams, name=f"params_{stage}") for stage in range(1, 6)]
+        m.d.sync += params[0].eq(self.params)
+        for stage in range(1, 5):
+            m.d.sync += params[stage].eq(params[stage - 1])
+
+        # 1: inputs.
+        acc = Signal(signed(32))
+        m.d.sync += acc.eq(self.acc)
+        multiplier = params[0].multiplier
+        # 2: partial products; the high halves are signed, the low halves unsigned.
+        acc_high, acc_low = acc[16:].as_signed(), acc[:16]
+        mul_high, mul_low = multiplier[16:].as_signed(), multiplier[:16]
+        high_high = Signal(signed(32))
+        high_low = Signal(signed(34))
+        low_high = Signal(signed(34))
+        low_low = Signal(unsigned(32))
         m.d.sync += [
-            product.eq(self.acc * self.params.multiplier),
-            total_shift.eq(31 + self.params.shift),
-            params_1.eq(self.params),
+            high_high.eq(acc_high * mul_high),
+            high_low.eq(acc_high * mul_low),
+            low_high.eq(acc_low * mul_high),
+            low_low.eq(acc_low * mul_low),
         ]
-        # Stage 2: floor(product / 2**s), then round half to even from the bit just below
-        # (half) and whether any lower bit is set (sticky).
-        floor = Signal(signed(64))
-        half_bit = Signal()
-        sticky = Signal()
-        m.d.comb += floor.eq(product >> total_shift)
+        # 3: the product.
+        product = Signal(signed(64))
+        m.d.sync += product.eq((high_high << 32) + ((high_low + low_high) << 16) + low_low)
+        # 4: floor(product / 2**s) and the rounding bits, s = 31 + shift in 0..62.
+        total_shift = Signal(range(63))
+        m.d.comb += total_shift.eq(31 + params[2].shift)
         half_position = Signal(range(63))  # total_shift - 1; unused when total_shift is 0
         m.d.comb += half_position.eq(total_shift - 1)
         below_half = Signal(64)
         m.d.comb += below_half.eq((Const(1, 64) << half_position) - 1)
+        floor = Signal(signed(64))
+        half_bit = Signal()
+        sticky = Signal()
+        m.d.sync += floor.eq(product >> total_shift)
         with m.If(total_shift != 0):
-            m.d.comb += [
+            m.d.sync += [
                 half_bit.eq((product >> half_position)[0]),
                 sticky.eq((product.as_unsigned() & below_half) != 0),
             ]
+        with m.Else():
+            m.d.sync += [half_bit.eq(0), sticky.eq(0)]
+        # 5: round half to even.
         rounded = Signal(signed(65))
-        params_2 = Signal(QuantParams)
-        m.d.sync += [
-            rounded.eq(floor + (half_bit & (sticky | floor[0]))),
-            params_2.eq(params_1),
-        ]
-        # Stage 3: zero point and clamp (the clamp also saturates to int8).
+        m.d.sync += rounded.eq(floor + (half_bit & (sticky | floor[0])))
+        # 6: zero point and clamp.
         shifted = Signal(signed(66))
-        m.d.comb += shifted.eq(rounded + params_2.zero_point)
-        with m.If(shifted < params_2.qmin):
-            m.d.sync += self.result.eq(params_2.qmin)
-        with m.Elif(shifted > params_2.qmax):
-            m.d.sync += self.result.eq(params_2.qmax)
+        m.d.comb += shifted.eq(rounded + params[4].zero_point)
+        with m.If(shifted < params[4].qmin):
+            m.d.sync += self.result.eq(params[4].qmin)
+        with m.Elif(shifted > params[4].qmax):
+            m.d.sync += self.result.eq(params[4].qmax)
         with m.Else():
             m.d.sync += self.result.eq(shifted)
         return m
