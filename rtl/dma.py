@@ -198,7 +198,6 @@ class _EngineBase(wiring.Component):
         m.d.comb += [
             planner.abort.eq(self.abort),
             planner.clear.eq(self.clear),
-            fifo.w_data.eq(Cat(planner.burst.payload.offset, planner.burst.payload.bytes)),
             self.wrap_error.eq(planner.wrap_error),
             self.error.eq(self.response_error | planner.wrap_error),
         ]
@@ -232,22 +231,34 @@ class _EngineBase(wiring.Component):
         return start_lane, count, last, advance
 
     def _address_channel(self, m, planner, prefix, space_left):
-        """Drive AR or AW from the planner while ``space_left``; returns the accept strobe."""
+        """Drive AR or AW from the planner while ``space_left``.
+
+        Returns (accepted, slot, slot_valid): the handshake strobe and the burst register.
+
+        A register slice holds the next burst, so the planner's address arithmetic ends in a
+        register instead of running on into the bus handshake. An abort or error drops it.
+        """
         axi = self.axi
-        payload = planner.burst.payload
-        valid = planner.burst.valid & space_left & ~self.abort & ~self.error
+        slot = Signal(burst_layout(self._bus_bytes))
+        slot_valid = Signal()
+        stop = self.abort | self.error
+        valid = slot_valid & space_left & ~stop
         ready = getattr(axi, f"{prefix}ready")
+        accepted = valid & ready
         m.d.comb += [
             getattr(axi, f"{prefix}id").eq(self._axi_id),
-            getattr(axi, f"{prefix}addr").eq(payload.addr),
-            getattr(axi, f"{prefix}len").eq(payload.beats - 1),
+            getattr(axi, f"{prefix}addr").eq(slot.addr),
+            getattr(axi, f"{prefix}len").eq(slot.beats - 1),
             getattr(axi, f"{prefix}size").eq(exact_log2(self._bus_bytes)),
             getattr(axi, f"{prefix}burst").eq(Burst.INCR),
             getattr(axi, f"{prefix}valid").eq(valid),
-            planner.burst.ready.eq(valid & ready),
+            planner.burst.ready.eq(~stop & (~slot_valid | accepted)),
         ]
-        return valid & ready
-
+        with m.If(stop):
+            m.d.sync += slot_valid.eq(0)
+        with m.Elif(planner.burst.ready):
+            m.d.sync += [slot.eq(planner.burst.payload), slot_valid.eq(planner.burst.valid)]
+        return accepted, slot, slot_valid
 
 class DmaReader(_EngineBase):
     """AXI4 read engine: a 2-D transfer from DRAM to a stream of byte chunks.
@@ -289,8 +300,9 @@ class DmaReader(_EngineBase):
         m = Module()
         axi = self.axi
         planner, in_flight, discard = self._engine_core(m, "in_flight")
-        accepted = self._address_channel(m, planner, "ar", in_flight.w_rdy)
-        m.d.comb += in_flight.w_en.eq(accepted)
+        accepted, slot, slot_valid = self._address_channel(m, planner, "ar", in_flight.w_rdy)
+        m.d.comb += [in_flight.w_en.eq(accepted),
+                     in_flight.w_data.eq(Cat(slot.offset, slot.bytes))]
 
         # R side: the burst at the head of in_flight says where its bytes sit.
         start_lane, count, _, advance = self._beat_lanes(m, in_flight)
@@ -304,7 +316,7 @@ class DmaReader(_EngineBase):
         advance(beat)
         with m.If(beat & (axi.rresp != Response.OKAY)):
             m.d.sync += self.response_error.eq(1)
-        m.d.comb += self.busy.eq(planner.busy | (in_flight.level != 0))
+        m.d.comb += self.busy.eq(planner.busy | slot_valid | (in_flight.level != 0))
         return m
 
 
@@ -353,8 +365,9 @@ class DmaWriter(_EngineBase):
         # Bursts whose address went out and whose response has not come back.
         awaiting_response = Signal(range(self._max_outstanding + 2))
         room = (awaiting_response < self._max_outstanding) & to_send.w_rdy
-        accepted = self._address_channel(m, planner, "aw", room)
-        m.d.comb += to_send.w_en.eq(accepted)
+        accepted, slot, slot_valid = self._address_channel(m, planner, "aw", room)
+        m.d.comb += [to_send.w_en.eq(accepted),
+                     to_send.w_data.eq(Cat(slot.offset, slot.bytes))]
 
         start_lane, count, last_beat, advance = self._beat_lanes(m, to_send)
         strobe = ((Const(1, w + 1) << count) - 1)[:w]
@@ -373,5 +386,6 @@ class DmaWriter(_EngineBase):
         with m.If(response & (axi.bresp != Response.OKAY)):
             m.d.sync += self.response_error.eq(1)
         m.d.sync += awaiting_response.eq(awaiting_response + accepted - response)
-        m.d.comb += self.busy.eq(planner.busy | (to_send.level != 0) | (awaiting_response != 0))
+        m.d.comb += self.busy.eq(planner.busy | slot_valid | (to_send.level != 0) |
+                                 (awaiting_response != 0))
         return m
