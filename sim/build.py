@@ -14,9 +14,11 @@ import shutil
 import sys
 import time
 import xml.etree.ElementTree as ElementTree
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from amaranth.back import verilog
 
 from rtl.compute_core import ComputeCore
@@ -26,7 +28,7 @@ from sim.harness import DmaCopyHarness
 
 __all__ = ["REPO_ROOT", "BUILD_ROOT", "DESIGNS", "available_simulators", "generate_verilog",
            "build_simulation", "choose_seed", "run_cocotb", "CocotbResults", "config_to_env",
-           "config_from_env"]
+           "config_from_env", "seeded_rng"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_ROOT = REPO_ROOT / "build"
@@ -57,6 +59,13 @@ def config_to_env(config: NpuConfig):
 
 def config_from_env(text: str):
     return NpuConfig(**json.loads(text))
+
+
+def seeded_rng(test_name, log):
+    """A test's random stream, from the run's ``NPU_SEED`` and the test's name; logs the seed."""
+    seed = int(os.environ["NPU_SEED"])
+    log.info(f"{test_name}: seed {seed} (re-run with NPU_SEED={seed})")
+    return np.random.default_rng([seed, zlib.crc32(test_name.encode())])
 
 
 def available_simulators():

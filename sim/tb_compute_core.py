@@ -7,7 +7,6 @@ Configuration comes from ``NPU_CONFIG`` and the seed from ``NPU_SEED`` (both set
 
 import json
 import os
-import zlib
 from pathlib import Path
 
 import cocotb
@@ -18,7 +17,7 @@ from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 from rtl.accumulator import accumulator_row_layout, accumulator_write_layout
 from rtl.compute_controller import compute_command_layout
 from rtl.scratchpad import scratchpad_row_layout
-from sim.build import CLOCK_PERIOD_NS, config_from_env
+from sim.build import CLOCK_PERIOD_NS, config_from_env, seeded_rng
 from sw_runtime.golden import matmul_int8
 
 
@@ -111,11 +110,6 @@ class ComputeCoreTB:
         return int(self.dut.busy_cycles.value), int(self.dut.array_active_cycles.value)
 
 
-def rng_for(test_name):
-    """This test's random stream: from the run's seed and the test's name."""
-    seed = int(os.environ["NPU_SEED"])
-    cocotb.log.info(f"{test_name}: seed {seed} (re-run with NPU_SEED={seed})")
-    return np.random.default_rng([seed, zlib.crc32(test_name.encode())])
 
 
 def random_int8(rng, shape):
@@ -211,7 +205,7 @@ async def run_case(tb, case, spad_base=0, acc_base=0):
 async def test_random_commands(dut):
     """Random shapes, chained K tiles, bias, extremes: bit-exact against the golden model."""
     tb = ComputeCoreTB(dut)
-    rng = rng_for("test_random_commands")
+    rng = seeded_rng("test_random_commands", cocotb.log)
     await tb.cycle_reset()
     cases = int(os.environ.get("NPU_CASES", "20"))
     for index in range(cases):
@@ -255,7 +249,7 @@ async def timed_run(tb, rng, rows, commands):
 async def test_back_to_back_throughput(dut):
     """Commands follow each other without a bubble; reports cycles against the ideal M."""
     tb = ComputeCoreTB(dut)
-    rng = rng_for("test_back_to_back_throughput")
+    rng = seeded_rng("test_back_to_back_throughput", cocotb.log)
     await tb.cycle_reset()
     n = tb.n
     runs = 6

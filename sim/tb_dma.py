@@ -8,7 +8,6 @@ destination rows.
 
 import json
 import os
-import zlib
 from pathlib import Path
 
 import cocotb
@@ -17,7 +16,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 from rtl.dma import Transfer
 from sim.axi_models import Dram, set_pauses
-from sim.build import CLOCK_PERIOD_NS, config_from_env
+from sim.build import CLOCK_PERIOD_NS, config_from_env, seeded_rng
 
 GUARD = 0xA5
 SOURCE_REGION = 0x0010_0000
@@ -88,10 +87,6 @@ class DmaTB:
         signal.value = 0
 
 
-def rng_for(test_name):
-    seed = int(os.environ["NPU_SEED"])
-    cocotb.log.info(f"{test_name}: seed {seed} (re-run with NPU_SEED={seed})")
-    return np.random.default_rng([seed, zlib.crc32(test_name.encode())])
 
 
 def transfer_shape(rng, total_rows, row_bytes, bus_bytes):
@@ -144,7 +139,7 @@ async def copy_case(tb, rng, total_rows, source_base, dest_base, check=True):
 async def test_random_copies(dut):
     """Random shapes, strides and alignments, with random pauses on every channel."""
     tb = DmaTB(dut)
-    rng = rng_for("test_random_copies")
+    rng = seeded_rng("test_random_copies", cocotb.log)
     await tb.cycle_reset()
     cases = int(os.environ.get("NPU_CASES", "40"))
     for index in range(cases):
@@ -164,7 +159,7 @@ async def test_random_copies(dut):
 async def test_bandwidth(dut):
     """Bytes per cycle of a long aligned copy without backpressure (reported, and bounded)."""
     tb = DmaTB(dut)
-    rng = rng_for("test_bandwidth")
+    rng = seeded_rng("test_bandwidth", cocotb.log)
     await tb.cycle_reset()
     tb.set_backpressure(rng, enabled=False)
     total_rows = max(1, 16384 // tb.row_bytes)
@@ -215,7 +210,7 @@ async def test_errors_and_recovery(dut):
     """SLVERR on reads and writes, wrapping transfers and aborts: flagged, drained,
     nothing written outside the transfer, and the next copy exact."""
     tb = DmaTB(dut)
-    rng = rng_for("test_errors_and_recovery")
+    rng = seeded_rng("test_errors_and_recovery", cocotb.log)
     await tb.cycle_reset()
     r = tb.row_bytes
     size = 64 * r

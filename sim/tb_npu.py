@@ -9,7 +9,6 @@ compared with the numpy golden model, and guard bytes around every output must s
 
 import logging
 import os
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from cocotbext.axi import AxiLiteBus, AxiLiteMaster
 
 from rtl.isa import QuantParams
 from sim.axi_models import Dram, set_pauses
-from sim.build import CLOCK_PERIOD_NS, config_from_env
+from sim.build import CLOCK_PERIOD_NS, config_from_env, seeded_rng
 from sw_runtime.assembler import compute, encode_program, finish, load, store
 from sw_runtime.golden import matmul_int8, requantize
 from sw_runtime.registers import REGISTERS, encode_fields, field_value
@@ -95,10 +94,6 @@ class NpuTB:
         raise TimeoutError("soft reset did not finish")
 
 
-def rng_for(test_name):
-    seed = int(os.environ["NPU_SEED"])
-    cocotb.log.info(f"{test_name}: seed {seed} (re-run with NPU_SEED={seed})")
-    return np.random.default_rng([seed, zlib.crc32(test_name.encode())])
 
 
 @dataclass
@@ -286,7 +281,7 @@ async def test_registers_describe_the_hardware(dut):
 async def test_random_gemms(dut):
     """Random GEMMs (shapes, strides, layouts, requant or raw) with backpressure."""
     tb = NpuTB(dut)
-    rng = rng_for("test_random_gemms")
+    rng = seeded_rng("test_random_gemms", cocotb.log)
     await tb.cycle_reset()
     cases = int(os.environ.get("NPU_CASES", "8"))
     for index in range(cases):
@@ -306,7 +301,7 @@ async def test_random_gemms(dut):
 async def test_double_buffering_overlaps_load_and_compute(dut):
     """A long K loop: the perf counters show the array busy while the DMA loads."""
     tb = NpuTB(dut)
-    rng = rng_for("test_double_buffering_overlaps_load_and_compute")
+    rng = seeded_rng("test_double_buffering_overlaps_load_and_compute", cocotb.log)
     await tb.cycle_reset()
     report = {}
     for pausing in (False, True):
@@ -340,7 +335,7 @@ async def test_faults_stop_report_and_recover(dut):
     """Each fault stops the NPU with its code and index, writes nothing outside the transfers
     it was given, and a soft reset makes the next program run exactly."""
     tb = NpuTB(dut)
-    rng = rng_for("test_faults_stop_report_and_recover")
+    rng = seeded_rng("test_faults_stop_report_and_recover", cocotb.log)
     await tb.cycle_reset()
     n = tb.n
     config = tb.config
@@ -409,7 +404,7 @@ async def test_faults_stop_report_and_recover(dut):
 async def test_soft_reset_during_a_run(dut):
     """A soft reset in the middle of a long program drains the bus and recovers."""
     tb = NpuTB(dut)
-    rng = rng_for("test_soft_reset_during_a_run")
+    rng = seeded_rng("test_soft_reset_during_a_run", cocotb.log)
     await tb.cycle_reset()
     tb.set_backpressure(rng, enabled=True)
     gemm = random_gemm(rng, tb.n, m=64, k_tiles=8, col_tiles=2, raw=False)
