@@ -304,19 +304,26 @@ class DmaReader(_EngineBase):
         m.d.comb += [in_flight.w_en.eq(accepted),
                      in_flight.w_data.eq(Cat(slot.offset, slot.bytes))]
 
-        # R side: the burst at the head of in_flight says where its bytes sit.
+        # R side: the burst at the head of in_flight says where its bytes sit. The aligned
+        # chunk goes through a register, so the lane arithmetic ends there and does not run
+        # on into the consumer's (a gearbox's) shifters.
         start_lane, count, _, advance = self._beat_lanes(m, in_flight)
-        m.d.comb += [
-            self.chunk.payload.data.eq(axi.rdata >> Cat(Const(0, 3), start_lane)),
-            self.chunk.payload.count.eq(count),
-            self.chunk.valid.eq(axi.rvalid & in_flight.r_rdy & ~discard),
-            axi.rready.eq(in_flight.r_rdy & (discard | self.chunk.ready)),
-        ]
+        chunk_free = ~self.chunk.valid | self.chunk.ready
+        m.d.comb += axi.rready.eq(in_flight.r_rdy & (discard | chunk_free))
         beat = axi.rvalid & axi.rready
+        with m.If(discard):
+            m.d.sync += self.chunk.valid.eq(0)
+        with m.Elif(chunk_free):
+            m.d.sync += [
+                self.chunk.payload.data.eq(axi.rdata >> Cat(Const(0, 3), start_lane)),
+                self.chunk.payload.count.eq(count),
+                self.chunk.valid.eq(beat),
+            ]
         advance(beat)
         with m.If(beat & (axi.rresp != Response.OKAY)):
             m.d.sync += self.response_error.eq(1)
-        m.d.comb += self.busy.eq(planner.busy | slot_valid | (in_flight.level != 0))
+        m.d.comb += self.busy.eq(planner.busy | slot_valid | (in_flight.level != 0) |
+                                 self.chunk.valid)
         return m
 
 
