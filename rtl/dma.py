@@ -22,7 +22,7 @@ from amaranth.utils import exact_log2
 from .axi import AXI4Signature, Burst, Response
 from .gearbox import ByteChunk
 
-__all__ = ["Transfer", "transfer_of", "BurstPlanner", "DmaReader", "DmaWriter",
+__all__ = ["Transfer", "transfer_of", "engine_params", "BurstPlanner", "DmaReader", "DmaWriter",
            "burst_layout"]
 
 MAX_AXI_BEATS = 256
@@ -171,7 +171,15 @@ def _in_flight_layout(bus_bytes):
     return data.StructLayout({"offset": range(bus_bytes), "bytes": range(1, PAGE_BYTES + 1)})
 
 
+def engine_params(config):
+    """The DMA engines' keyword arguments from the NPU configuration."""
+    return dict(bus_bytes=config.bus_bytes, max_burst_beats=config.axi_max_burst_beats,
+                max_outstanding=config.axi_max_outstanding)
+
+
 class _EngineBase(wiring.Component):
+    """What both engines have: a transfer in, status out, abort and clear in."""
+
     def __init__(self, members, *, bus_bytes, max_burst_beats, max_outstanding, axi_id,
                  id_width):
         if bus_bytes not in (4, 8, 16, 32):
@@ -183,7 +191,16 @@ class _EngineBase(wiring.Component):
         self._max_burst_beats = max_burst_beats
         self._max_outstanding = max_outstanding
         self._axi_id = axi_id
-        super().__init__(members)
+        super().__init__({
+            "transfer": In(stream.Signature(Transfer)),
+            **members,
+            "busy": Out(1),
+            "error": Out(1),
+            "response_error": Out(1),
+            "wrap_error": Out(1),
+            "abort": In(1),
+            "clear": In(1),
+        })
 
     def _engine_core(self, m, fifo_name):
         """The parts both engines share: the planner fed from ``transfer``, the FIFO of
@@ -283,16 +300,9 @@ class DmaReader(_EngineBase):
     def __init__(self, *, bus_bytes=8, max_burst_beats=64, max_outstanding=4, axi_id=0,
                  id_width=1):
         super().__init__({
-            "transfer": In(stream.Signature(Transfer)),
             "chunk": Out(stream.Signature(ByteChunk(bus_bytes))),
             "axi": Out(AXI4Signature(data_width=8 * bus_bytes, id_width=id_width,
                                      read=True, write=False)),
-            "busy": Out(1),
-            "error": Out(1),
-            "response_error": Out(1),
-            "wrap_error": Out(1),
-            "abort": In(1),
-            "clear": In(1),
         }, bus_bytes=bus_bytes, max_burst_beats=max_burst_beats,
             max_outstanding=max_outstanding, axi_id=axi_id, id_width=id_width)
 
@@ -349,18 +359,11 @@ class DmaWriter(_EngineBase):
                  id_width=1, source_capacity=None):
         source_capacity = source_capacity or 4 * bus_bytes
         super().__init__({
-            "transfer": In(stream.Signature(Transfer)),
             "head": In(data.ArrayLayout(8, bus_bytes)),
             "level": In(range(source_capacity + 1)),
             "take": Out(range(bus_bytes + 1)),
             "axi": Out(AXI4Signature(data_width=8 * bus_bytes, id_width=id_width,
                                      read=False, write=True)),
-            "busy": Out(1),
-            "error": Out(1),
-            "response_error": Out(1),
-            "wrap_error": Out(1),
-            "abort": In(1),
-            "clear": In(1),
         }, bus_bytes=bus_bytes, max_burst_beats=max_burst_beats,
             max_outstanding=max_outstanding, axi_id=axi_id, id_width=id_width)
 

@@ -10,7 +10,14 @@ from amaranth import *
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["ByteChunk", "RowPacker", "RowUnpacker"]
+__all__ = ["ByteChunk", "row_bytes", "RowPacker", "RowUnpacker"]
+
+
+def row_bytes(layout):
+    """Bytes in one memory row of ``layout`` (as it is laid out in DRAM)."""
+    width = Shape.cast(layout).width
+    assert width % 8 == 0, f"a row of {width} bits is not whole bytes"
+    return width // 8
 
 
 def ByteChunk(width_bytes):

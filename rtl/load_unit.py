@@ -5,11 +5,11 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import WritePort
 from amaranth.lib.wiring import In, Out
 
-from .accumulator import accumulator_write_layout
+from .accumulator import accumulator_row_layout, accumulator_write_layout
 from .config import NpuConfig
 from .dma import Transfer, transfer_of
 from .fetch import Fault, QueueEntry, fault_raiser
-from .gearbox import ByteChunk, RowPacker
+from .gearbox import ByteChunk, RowPacker, row_bytes
 from .isa import LoadInstruction, LoadTarget, QuantParams
 from .scratchpad import scratchpad_row_layout
 
@@ -79,14 +79,16 @@ class LoadUnit(wiring.Component):
         config = self._config
         w = config.bus_bytes
         targets = {
-            LoadTarget.SCRATCHPAD: (config.n, config.scratchpad_depth),
-            LoadTarget.ACCUMULATOR: (4 * config.n, config.accumulator_depth),
-            LoadTarget.QUANT: (8 * config.n, config.quant_table_depth),
+            LoadTarget.SCRATCHPAD: (row_bytes(scratchpad_row_layout(config)),
+                                    config.scratchpad_depth),
+            LoadTarget.ACCUMULATOR: (row_bytes(accumulator_row_layout(config)),
+                                     config.accumulator_depth),
+            LoadTarget.QUANT: (row_bytes(quant_row_layout(config)), config.quant_table_depth),
         }
         packers = {}
-        for target, (row_bytes, _) in targets.items():
+        for target, (size, _) in targets.items():
             packers[target] = m.submodules[f"packer_{target.name.lower()}"] = RowPacker(
-                chunk_bytes=w, row_bytes=row_bytes)
+                chunk_bytes=w, row_bytes=size)
 
         insn = Signal(LoadInstruction)
         index = Signal(32)
@@ -125,7 +127,7 @@ class LoadUnit(wiring.Component):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += transfer_sent.eq(1)
                 leftover = Signal()
-                for target, (row_bytes, depth) in targets.items():
+                for target, (_, depth) in targets.items():
                     packer = packers[target]
                     with m.If(insn.target == target):
                         wiring.connect(m, wiring.flipped(self.chunk), packer.chunk)

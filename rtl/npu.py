@@ -10,7 +10,7 @@ from .axi import AXI4LiteSignature, AXI4Signature, AxiReadArbiter, connect_chann
 from .compute_core import ComputeCore
 from .compute_unit import ComputeUnit
 from .config import NpuConfig
-from .dma import DmaReader, DmaWriter
+from .dma import DmaReader, DmaWriter, engine_params
 from .fetch import FetchUnit, QueueEntry, TokenCounter
 from .load_unit import LoadUnit, quant_row_layout
 from .registers import RegisterBlock
@@ -69,8 +69,7 @@ class NpuTop(wiring.Component):
             m.submodules[name] = ResetInserter(unit_reset)(component)
             return component
 
-        engine = dict(bus_bytes=config.bus_bytes, max_burst_beats=config.axi_max_burst_beats,
-                      max_outstanding=config.axi_max_outstanding)
+        engine = engine_params(config)
         fetch_reader = unit("fetch_reader", DmaReader(**engine, axi_id=FETCH_AXI_ID))
         load_reader = unit("load_reader", DmaReader(**engine, axi_id=LOAD_AXI_ID))
         store = StoreUnit(config)

@@ -10,7 +10,7 @@ from .accumulator import accumulator_row_layout
 from .config import NpuConfig
 from .dma import Transfer, transfer_of
 from .fetch import Fault, QueueEntry, fault_raiser
-from .gearbox import RowUnpacker
+from .gearbox import RowUnpacker, row_bytes
 from .isa import StoreInstruction, StoreMode
 from .load_unit import quant_row_layout
 from .requantizer import REQUANTIZER_LATENCY, Requantizer
@@ -48,7 +48,8 @@ class StoreUnit(wiring.Component):
     def __init__(self, config: NpuConfig):
         self._config = config
         w = config.bus_bytes
-        self._source_capacity = 4 * config.n + w
+        # The writer's source holds at most a raw (accumulator) row plus a beat.
+        self._source_capacity = row_bytes(accumulator_row_layout(config)) + w
         super().__init__({
             "queue": In(stream.Signature(QueueEntry)),
             "halt": In(1),
@@ -80,7 +81,7 @@ class StoreUnit(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         config = self._config
-        n, w = config.n, config.bus_bytes
+        w = config.bus_bytes
         insn = Signal(StoreInstruction)
         index = Signal(32)
         raw = insn.mode == StoreMode.RAW
@@ -106,22 +107,21 @@ class StoreUnit(wiring.Component):
             delayed = Signal.like(raw_row, name=f"raw_row_d{stage + 1}")
             m.d.sync += delayed.eq(raw_row)
             raw_row = delayed
-        row_bits = 32 * n
+        row_bits = Shape.cast(accumulator_row_layout(config)).width
         m.submodules.rows = rows = SyncFIFOBuffered(width=row_bits, depth=STORE_ROW_BUFFER_DEPTH)
         m.d.comb += [
             rows.w_data.eq(Mux(raw, raw_row, requantizer.result_row.as_value())),
             rows.w_en.eq(requantizer.valid_out),
         ]
-        unpackers = {
-            StoreMode.REQUANT: RowUnpacker(chunk_bytes=w, row_bytes=n),
-            StoreMode.RAW: RowUnpacker(chunk_bytes=w, row_bytes=4 * n),
-        }
+        bytes_out = {StoreMode.REQUANT: row_bytes(requantizer.result_row.shape()),
+                     StoreMode.RAW: row_bytes(accumulator_row_layout(config))}
+        unpackers = {mode: RowUnpacker(chunk_bytes=w, row_bytes=size)
+                     for mode, size in bytes_out.items()}
         for mode, unpacker in unpackers.items():
             m.submodules[f"unpacker_{mode.name.lower()}"] = unpacker
-            row_bytes = n if mode is StoreMode.REQUANT else 4 * n
             with m.If(insn.mode == mode):
                 m.d.comb += [
-                    unpacker.row.payload.eq(rows.r_data[:8 * row_bytes]),
+                    unpacker.row.payload.eq(rows.r_data[:8 * bytes_out[mode]]),
                     unpacker.row.valid.eq(rows.r_rdy),
                     rows.r_en.eq(unpacker.row.ready),
                     self.writer_head.eq(unpacker.head),
@@ -137,7 +137,7 @@ class StoreUnit(wiring.Component):
         total_bytes = Signal(32)
         supplied_bytes = Signal(33)
         row = Signal(17)
-        row_bytes_out = Mux(raw, 4 * n, n)
+        row_bytes_out = Mux(raw, bytes_out[StoreMode.RAW], bytes_out[StoreMode.REQUANT])
         token_given = Signal()
         m.d.comb += transfer_of(self.transfer.payload, insn)
         m.d.comb += [

@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from rtl.axi import AXI4Signature, connect_channels
 from rtl.config import NpuConfig
-from rtl.dma import DmaReader, DmaWriter, Transfer
+from rtl.dma import DmaReader, DmaWriter, Transfer, engine_params
 from rtl.gearbox import RowPacker, RowUnpacker
 
 __all__ = ["DmaCopyHarness"]
@@ -38,8 +38,7 @@ class DmaCopyHarness(wiring.Component):
         m = Module()
         config = self._config
         w = config.bus_bytes
-        engine = dict(bus_bytes=w, max_burst_beats=config.axi_max_burst_beats,
-                      max_outstanding=config.axi_max_outstanding)
+        engine = engine_params(config)
         m.submodules.reader = reader = DmaReader(**engine)
         packer = RowPacker(chunk_bytes=w, row_bytes=self._row_bytes)
         unpacker = RowUnpacker(chunk_bytes=w, row_bytes=self._row_bytes)
