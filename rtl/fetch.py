@@ -165,8 +165,9 @@ class FetchUnit(wiring.Component):
         with m.Switch(header.opcode):
             for opcode, layout in INSTRUCTION_LAYOUTS.items():
                 with m.Case(opcode):
+                    # Sorted: a set's order changes between processes, and so would the Verilog.
                     forbidden = [getattr(header.deps, flag)
-                                 for flag in FORBIDDEN_DEPENDENCIES[opcode]]
+                                 for flag in sorted(FORBIDDEN_DEPENDENCIES[opcode])]
                     m.d.comb += legal.eq(((head & reserved_mask(layout)) == 0) &
                                          ~Cat(*forbidden).any())
 

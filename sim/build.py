@@ -201,16 +201,17 @@ def choose_seed():
 
 
 def run_cocotb(build: SimulationBuild, *, seed: int, testcase=None, extra_env=None,
-               run_name="run") -> CocotbResults:
+               run_name="run", test_module=None) -> CocotbResults:
     """Run the cocotb tests of the build's design; returns counts, never raises on failures.
 
     The tests see the configuration in ``NPU_CONFIG`` and the seed in ``NPU_SEED``. Their
-    log is kept in the run's directory under the build.
+    log is kept in the run's directory under the build. ``test_module`` replaces the
+    design's own testbench (the device server runs this way).
     """
     from cocotb_tools.runner import get_runner
 
     _prepare_environment()
-    _, test_module = DESIGNS[build.design]
+    test_module = test_module or DESIGNS[build.design][1]
     runner = get_runner(build.simulator)
     test_dir = build.build_dir / run_name
     if test_dir.exists():

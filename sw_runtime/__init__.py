@@ -1,1 +1,6 @@
-"""The NPU's software side: golden models now; device backends, assembler and compiler next."""
+"""The NPU's software side: the runtime (``Npu``), compiler, assembler, device backends and
+golden models."""
+
+from .npu import BACKENDS, Npu
+
+__all__ = ["Npu", "BACKENDS"]

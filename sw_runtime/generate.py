@@ -45,7 +45,7 @@ def _python_register_map(path: Path):
         register.name: {
             "offset": register.offset,
             "fields": {f.name: {"lsb": f.lsb, "width": f.width, "sw_read": f.sw_read,
-                                "sw_write": f.sw_write,
+                                "sw_write": f.sw_write, "reset": f.reset,
                                 **({"enum": {name: value for name, value, _ in f.enum}}
                                    if f.enum else {})}
                        for f in register.fields},

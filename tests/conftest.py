@@ -32,3 +32,13 @@ def run_cocotb_regression(simulator, design, config, *, seed, cases, expected_te
           f"log {results.log_file}")
     assert results.failed == 0, f"failing: {results.failures}; see {results.log_file}"
     assert results.passed == expected_tests, f"ran {results.passed}; see {results.log_file}"
+
+
+@pytest.fixture
+def rng(request):
+    """A random stream for one test, from the run's seed and the test's name."""
+    import zlib
+
+    import numpy as np
+
+    return np.random.default_rng([SEED, zlib.crc32(request.node.name.encode())])

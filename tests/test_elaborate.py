@@ -12,3 +12,21 @@ def test_compute_core_elaborates(n):
     text = rtlil.convert(ComputeCore(NpuConfig(n=n)), name="compute_core")
     # One PE per array position, each with its shadow weight.
     assert text.count("weight_shadow") >= n * n
+
+
+def test_verilog_is_the_same_in_every_process():
+    """Simulation builds are cached by the Verilog's hash: it must not depend on Python's
+    per-process hash seed (set iteration order), or every process would rebuild."""
+    import os
+    import subprocess
+    import sys
+
+    script = ("import hashlib; from amaranth.back import verilog; from rtl.npu import NpuTop; "
+              "from rtl.config import NpuConfig; print(hashlib.sha256(verilog.convert("
+              "NpuTop(NpuConfig(n=4)), name='npu_top').encode()).hexdigest())")
+    digests = set()
+    for seed in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        digests.add(subprocess.run([sys.executable, "-c", script], env=env, check=True,
+                                   capture_output=True, text=True).stdout)
+    assert len(digests) == 1

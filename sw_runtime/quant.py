@@ -1,0 +1,90 @@
+"""Quantization arithmetic shared by the runtime, the model importer and the tests.
+
+ONNX's QLinear operators describe requantization with float scales; the NPU applies a
+fixed-point multiplier and shift (``golden.requantize``). ``requant_params`` converts one
+into the other, and the zero-point helpers move uint8 tensors into the int8 domain the
+array computes in (``u - 128`` is exact, and the zero point moves with it).
+"""
+
+import numpy as np
+
+from .errors import NpuShapeError, NpuTypeError, NpuValueError
+from .golden import INT32_MAX, REQUANT_SHIFT_MAX, REQUANT_SHIFT_MIN
+
+__all__ = ["requant_params", "to_int8_domain", "from_int8_domain", "check_quant_tensor",
+           "check_scale", "check_zero_point"]
+
+QUANT_DTYPES = (np.int8, np.uint8)
+
+
+def requant_params(real_multiplier):
+    """Fixed-point (multiplier, shift) arrays with ``multiplier * 2**-(31 + shift)`` closest
+    to each positive real multiplier (relative error below 2**-31)."""
+    real = np.atleast_1d(np.asarray(real_multiplier, dtype=np.float64))
+    if not np.all(np.isfinite(real)) or np.any(real <= 0):
+        raise NpuValueError(f"requantization multipliers must be finite and positive, got "
+                            f"{real.min()} .. {real.max()}")
+    mantissa, exponent = np.frexp(real)  # real = mantissa * 2**exponent, mantissa in [0.5, 1)
+    multiplier = np.round(mantissa * 2.0 ** 31).astype(np.int64)
+    carry = multiplier > INT32_MAX
+    multiplier[carry] //= 2
+    exponent = exponent + carry
+    shift = -exponent
+    if np.any(shift < REQUANT_SHIFT_MIN):
+        raise NpuValueError(f"requantization multiplier {real.max():g} is too large "
+                            f"(at most 2**31)")
+    tiny = shift > REQUANT_SHIFT_MAX
+    if np.any(tiny):  # below 2**-32: keep the largest shift, scale the multiplier down
+        multiplier[tiny] = np.round(real[tiny] * 2.0 ** (31 + REQUANT_SHIFT_MAX)).astype(np.int64)
+        shift[tiny] = REQUANT_SHIFT_MAX
+    return multiplier, shift.astype(np.int64)
+
+
+def check_quant_tensor(name, value, ndim=None):
+    array = np.asarray(value)
+    if array.dtype not in QUANT_DTYPES:
+        raise NpuTypeError(f"{name} must have dtype int8 or uint8, not {array.dtype}")
+    if ndim is not None and array.ndim not in ((ndim,) if isinstance(ndim, int) else ndim):
+        raise NpuShapeError(f"{name} must have {ndim} dimensions, not shape {array.shape}")
+    return array
+
+
+def check_scale(name, value, channels=None):
+    """A positive float scale: a scalar, or one per channel when ``channels`` is given."""
+    array = np.asarray(value)
+    if not np.issubdtype(array.dtype, np.floating) and not np.issubdtype(array.dtype,
+                                                                        np.integer):
+        raise NpuTypeError(f"{name} must be a number, not dtype {array.dtype}")
+    array = array.astype(np.float64).reshape(-1) if array.ndim else array.astype(np.float64)
+    if array.ndim and array.size not in ((1,) if channels is None else (1, channels)):
+        expected = "a scalar" if channels is None else f"a scalar or {channels} values"
+        raise NpuShapeError(f"{name} must be {expected}, not shape {np.shape(value)}")
+    if not np.all(np.isfinite(array)) or np.any(array <= 0):
+        raise NpuValueError(f"{name} must be finite and positive, not {value!r}")
+    return array
+
+
+def check_zero_point(name, value, dtype, channels=None):
+    """A zero point of the tensor's dtype: a scalar, or one per channel when allowed."""
+    array = np.asarray(value)
+    if array.dtype != dtype:
+        raise NpuTypeError(f"{name} must have the dtype of its tensor ({np.dtype(dtype)}), "
+                           f"not {array.dtype}")
+    if array.ndim and array.size not in ((1,) if channels is None else (1, channels)):
+        expected = "a scalar" if channels is None else f"a scalar or {channels} values"
+        raise NpuShapeError(f"{name} must be {expected}, not shape {array.shape}")
+    return array.reshape(-1) if array.ndim else array
+
+
+def to_int8_domain(array):
+    """uint8 -> int8 by subtracting 128 (int8 unchanged); returns (int8 array, offset)."""
+    array = np.asarray(array)
+    if array.dtype == np.uint8:
+        return (array.astype(np.int16) - 128).astype(np.int8), 128
+    return array.astype(np.int8), 0
+
+
+def from_int8_domain(array, dtype):
+    if np.dtype(dtype) == np.uint8:
+        return (array.astype(np.int16) + 128).astype(np.uint8)
+    return array

@@ -1,0 +1,166 @@
+"""The RTL as a device: Verilator or Icarus in a subprocess, driven over a socket.
+
+``SimDevice("verilator", n=8)`` builds the NPU top for that configuration (cached under
+``build/sim/``, shared with the tests), starts ``python -m sim.serve`` and talks to the
+cocotb server in ``sim/device_server.py``. Register accesses are real AXI4-Lite
+transactions; DRAM reads and writes go straight into the simulated memory.
+"""
+
+import dataclasses
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .device import DEFAULT_DRAM_SIZE, Device
+from .errors import BackendError, NpuValueError
+
+__all__ = ["SimDevice"]
+
+CONNECT_TIMEOUT_S = 120.0  # the simulator's start; the build happens before, with progress
+
+
+class SimDevice(Device):
+    def __init__(self, simulator="verilator", *, n=None, config=None,
+                 dram_size=DEFAULT_DRAM_SIZE, log=print):
+        from rtl.config import NpuConfig
+        from sim.build import available_simulators, build_simulation
+
+        if simulator not in ("verilator", "icarus"):
+            raise NpuValueError(f"simulator must be verilator or icarus, not {simulator!r}")
+        if simulator not in available_simulators():
+            raise BackendError(f"{simulator} is not installed (for Icarus: apt install iverilog)")
+        if config is None:
+            config = NpuConfig() if n is None else NpuConfig(n=n)
+        self.name = simulator
+        self.config = config
+        self.dram_size = dram_size
+        self._sock = self._process = None
+        build = build_simulation(simulator, "npu_top", config, log=log)
+        self._run_dir = None
+        self._workdir = Path(tempfile.mkdtemp(prefix="npu-sim-"))
+        path = str(self._workdir / "socket")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(path)
+        listener.listen(1)
+        listener.settimeout(1.0)
+        self._log_path = self._workdir / "server.log"
+        with open(self._log_path, "w") as log_file:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "sim.serve", "--simulator", simulator,
+                 "--config", json.dumps(dataclasses.asdict(config)), "--socket", path,
+                 "--build-dir", str(build.build_dir), "--dram-size", str(dram_size)],
+                stdout=log_file, stderr=subprocess.STDOUT, cwd=_repo_root())
+        self._run_dir = build.build_dir / f"serve_{self._process.pid}"
+        deadline = time.monotonic() + CONNECT_TIMEOUT_S
+        try:
+            while True:
+                try:
+                    self._sock, _ = listener.accept()
+                    break
+                except socket.timeout:
+                    if self._process.poll() is not None or time.monotonic() > deadline:
+                        raise BackendError(f"the {simulator} simulation did not start: "
+                                           f"{self._log_tail()}") from None
+        finally:
+            listener.close()
+        self._sock.settimeout(None)
+        self._call_expect("ready")
+
+    # -- transport --------------------------------------------------------------------------
+
+    def _log_tail(self, lines=15):
+        text = ""
+        for path in (self._log_path, (self._run_dir or Path("/nonexistent")) / "sim.log"):
+            if path.exists():
+                text += "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) + "\n"
+        return text or "(no log)"
+
+    def _call_expect(self, expected):
+        from sim.device_server import receive_message
+        try:
+            kind, value = receive_message(self._sock)
+        except (ConnectionError, OSError) as error:
+            raise BackendError(f"{self.name} simulation stopped: {error}\n{self._log_tail()}")
+        if kind != expected:
+            raise BackendError(f"{self.name} simulation: expected {expected}, got {kind}")
+        return value
+
+    def _call(self, *request):
+        from sim.device_server import send_message
+        if self._sock is None:
+            raise BackendError(f"the {self.name} device is closed")
+        try:
+            send_message(self._sock, request)
+        except OSError as error:
+            raise BackendError(f"{self.name} simulation stopped: {error}\n{self._log_tail()}")
+        from sim.device_server import receive_message
+        try:
+            kind, value = receive_message(self._sock)
+        except (ConnectionError, OSError) as error:
+            raise BackendError(f"{self.name} simulation stopped: {error}\n{self._log_tail()}")
+        if kind == "error":
+            raise BackendError(f"{self.name} simulation: {value}")
+        return value
+
+    # -- Device -----------------------------------------------------------------------------
+
+    def read32(self, offset):
+        return self._call("read32", offset)
+
+    def write32(self, offset, value):
+        self._call("write32", offset, value)
+
+    def write_dram(self, addr, data):
+        data = np.asarray(data).reshape(-1).view(np.uint8).tobytes() \
+            if isinstance(data, np.ndarray) else bytes(data)
+        self.check_dram_range(addr, len(data), "write")
+        self._call("write_dram", addr, data)
+
+    def read_dram(self, addr, length):
+        self.check_dram_range(addr, length, "read")
+        return np.frombuffer(self._call("read_dram", addr, length), dtype=np.uint8).copy()
+
+    def wait_idle(self, timeout_s):
+        return self._call("wait_idle", timeout_s)
+
+    def sim_cycles(self):
+        """Cycles simulated since the device opened."""
+        return self._call("sim_cycles")
+
+    def close(self):
+        if self._sock is not None:
+            try:
+                self._call("close")
+            except (BackendError, OSError):
+                pass
+            self._sock.close()
+            self._sock = None
+        if self._process is not None:
+            try:
+                self._process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            failed = self._process.returncode not in (0, None)
+            self._process = None
+            if not failed and self._run_dir is not None:
+                shutil.rmtree(self._run_dir, ignore_errors=True)
+        shutil.rmtree(self._workdir, ignore_errors=True)
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+def _repo_root():
+    return str(Path(__file__).resolve().parent.parent)
+
