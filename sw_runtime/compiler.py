@@ -26,7 +26,7 @@ from rtl.isa import QuantParams
 from .errors import NpuShapeError
 from .program_builder import ProgramBuilder
 
-__all__ = ["GemmPlan", "GemmLayout", "plan_gemm", "gemm_program", "pack_a", "pack_w",
+__all__ = ["im2col", "GemmPlan", "GemmLayout", "plan_gemm", "gemm_program", "pack_a", "pack_w",
            "unpack_c", "pack_quant", "roofline_utilization", "DMA_LATENCY"]
 
 DMA_LATENCY = 24  # cycles a DMA instruction costs beyond its beats (cost model only)
@@ -197,6 +197,21 @@ def gemm_program(hw, plan: GemmPlan, layout: GemmLayout, *, raw):
 
 
 # -- host-side layouts ---------------------------------------------------------------------------
+
+def im2col(padded, kernel_h, kernel_w, strides, dilations, out_h, out_w):
+    """Convolution as a GEMM: the (batch * out_h * out_w, channels * kernel_h * kernel_w)
+    patches of an already padded NCHW tensor, channel-major like an OIHW weight row."""
+    batch, channels = padded.shape[:2]
+    patches = np.empty((batch, out_h, out_w, channels, kernel_h, kernel_w), padded.dtype)
+    for i in range(kernel_h):
+        for j in range(kernel_w):
+            rows = slice(i * dilations[0], i * dilations[0] + strides[0] * (out_h - 1) + 1,
+                         strides[0])
+            columns = slice(j * dilations[1], j * dilations[1] + strides[1] * (out_w - 1) + 1,
+                            strides[1])
+            patches[..., i, j] = padded[:, :, rows, columns].transpose(0, 2, 3, 1)
+    return patches.reshape(batch * out_h * out_w, channels * kernel_h * kernel_w)
+
 
 def pack_a(a, n):
     """(M, K) int8 -> ``[Kt][M][N]`` int8 bytes, K zero-padded to whole tiles."""

@@ -18,8 +18,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .compiler import (GemmLayout, gemm_program, pack_a, pack_quant, pack_w, plan_gemm,
-                       unpack_c)
+from .compiler import (GemmLayout, gemm_program, im2col, pack_a, pack_quant, pack_w,
+                       plan_gemm, unpack_c)
 from .device import RunStats, run_program
 from .errors import DeviceMemoryError, NpuShapeError, NpuTypeError, NpuValueError
 from .golden import INT8_MAX, INT8_MIN, requantize
@@ -217,7 +217,7 @@ class Npu:
         outputs = []
         for g in range(group):
             channel_slice = slice(g * group_channels, (g + 1) * group_channels)
-            cols = _im2col(padded[:, channel_slice], kernel_h, kernel_w, strides, dilations,
+            cols = im2col(padded[:, channel_slice], kernel_h, kernel_w, strides, dilations,
                            out_h, out_w)
             out_slice = slice(g * per_group, (g + 1) * per_group)
             weights = w[out_slice].reshape(per_group, -1).T
@@ -311,20 +311,6 @@ class Npu:
         out = device.read_dram(addresses["c"], regions["c"])
         return unpack_c(out.tobytes(), m, cols, n, "<i4" if raw else np.int8).astype(
             np.int32 if raw else np.int8)
-
-
-def _im2col(padded, kernel_h, kernel_w, strides, dilations, out_h, out_w):
-    """(batch * out_h * out_w, channels * kernel_h * kernel_w) patches, channel-major."""
-    batch, channels = padded.shape[:2]
-    patches = np.empty((batch, out_h, out_w, channels, kernel_h, kernel_w), padded.dtype)
-    for i in range(kernel_h):
-        for j in range(kernel_w):
-            rows = slice(i * dilations[0], i * dilations[0] + strides[0] * (out_h - 1) + 1,
-                         strides[0])
-            columns = slice(j * dilations[1], j * dilations[1] + strides[1] * (out_w - 1) + 1,
-                            strides[1])
-            patches[..., i, j] = padded[:, :, rows, columns].transpose(0, 2, 3, 1)
-    return patches.reshape(batch * out_h * out_w, channels * kernel_h * kernel_w)
 
 
 def _wrap_int32(values):

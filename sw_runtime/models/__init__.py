@@ -1,0 +1,1 @@
+"""Models the runtime runs end to end (trained and quantized in this repository)."""
