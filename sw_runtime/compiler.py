@@ -44,6 +44,7 @@ class GemmPlan:
     chunk_tiles: int     # K tiles resident per A block (Kc); all of K unless K is huge
     w_tiles: int         # K tiles of W per LOAD (Kw)
     a_buffers: int       # 1 or 2 A blocks in the scratchpad
+    w_slots: int         # W loads in flight: enough to cover the next A block's load
     group: int           # column tiles accumulated together (> 1 only when K is chunked)
     estimated_cycles: int
 
@@ -81,8 +82,11 @@ class GemmLayout:
 
 
 def _estimate(hw, m, k_tiles, col_tiles, block_rows, chunk_tiles, w_tiles, a_buffers, group,
-              raw):
-    """Cycles by a coarse model: COMPUTE back to back, minus what loads cannot hide."""
+              w_slots, raw):
+    """Cycles by a coarse model: COMPUTE back to back, plus what loads cannot hide.
+
+    The LOAD unit runs one instruction at a time, so while it loads an A block, COMPUTE
+    lives on the W tiles already loaded: ``w_slots`` of them."""
     n, bus = hw.n, hw.bus_bytes
     blocks = math.ceil(m / block_rows)
     rows = math.ceil(m / blocks)
@@ -93,7 +97,10 @@ def _estimate(hw, m, k_tiles, col_tiles, block_rows, chunk_tiles, w_tiles, a_buf
     w_stall = max(0.0, w_load - w_tiles * per_compute) * blocks * col_tiles * k_tiles / w_tiles
     a_load = DMA_LATENCY + chunk_tiles * rows * n / bus
     a_loads = blocks * chunks * (math.ceil(col_tiles / group) if chunks > 1 else 1)
-    a_stall = a_load * (a_loads if a_buffers == 1 else 1)
+    if a_buffers == 1:
+        a_stall = a_load * a_loads
+    else:
+        a_stall = a_load + max(0.0, a_load - (w_slots - 1) * w_tiles * per_compute) * a_loads
     loads = a_loads * a_load + blocks * col_tiles * (k_tiles / w_tiles) * w_load
     stores = blocks * col_tiles * (DMA_LATENCY + rows * n * (4 if raw else 1) / bus)
     return int(max(compute + w_stall + a_stall, loads, stores) + w_load + a_load)
@@ -115,20 +122,22 @@ def plan_gemm(hw, m, k, cols, *, raw=False) -> GemmPlan:
             if w_tiles * n * n > MAX_FIELD:
                 continue
             for a_buffers in (2, 1):
-                space = hw.scratchpad_rows - 2 * w_tiles * n
-                rows = space // (a_buffers * chunk) if space > 0 else 0
-                group = 1 if chunks == 1 else col_tiles
-                rows = min(rows, m, MAX_FIELD // (4 * n))
-                if chunks > 1:
-                    group = max(1, min(col_tiles, hw.accumulator_rows // (2 * max(rows, 1))))
-                rows = min(rows, hw.accumulator_rows // (2 * group))
-                if rows < 1:
-                    continue
-                cycles = _estimate(hw, m, k_tiles, col_tiles, rows, chunk, w_tiles, a_buffers,
-                                   group, raw)
-                plan = GemmPlan(m, k, cols, n, rows, chunk, w_tiles, a_buffers, group, cycles)
-                if best is None or cycles < best.estimated_cycles:
-                    best = plan
+                for w_slots in (2, 4, 8, 16, 32):
+                    space = hw.scratchpad_rows - w_slots * w_tiles * n
+                    rows = space // (a_buffers * chunk) if space > 0 else 0
+                    rows = min(rows, m, MAX_FIELD // (4 * n))
+                    group = 1
+                    if chunks > 1:
+                        group = max(1, min(col_tiles,
+                                           hw.accumulator_rows // (2 * max(rows, 1))))
+                    rows = min(rows, hw.accumulator_rows // (2 * group))
+                    if rows < 1:
+                        continue
+                    cycles = _estimate(hw, m, k_tiles, col_tiles, rows, chunk, w_tiles,
+                                       a_buffers, group, w_slots, raw)
+                    if best is None or cycles < best.estimated_cycles:
+                        best = GemmPlan(m, k, cols, n, rows, chunk, w_tiles, a_buffers,
+                                        w_slots, group, cycles)
         # Shorter chunks allow taller blocks: worth trying while blocks are short.
         if chunk == 1 or (best is not None and best.block_rows >= min(m, 4 * n)):
             break
@@ -177,7 +186,7 @@ def gemm_program(hw, plan: GemmPlan, layout: GemmLayout, *, raw):
                     for w_first in range(first_tile, first_tile + tiles, plan.w_tiles):
                         w_count = min(plan.w_tiles, first_tile + tiles - w_first)
                         w_addr = w_base + w_slot * plan.w_tiles * n
-                        w_slot ^= 1
+                        w_slot = (w_slot + 1) % plan.w_slots
                         builder.load("SCRATCHPAD", w_addr,
                                      layout.w + (j * k_tiles + w_first) * n * n,
                                      w_count * n * n, 1)

@@ -55,12 +55,11 @@ class Channel(Enum):
 
     @classmethod
     def between(cls, giver, taker):
-        for channel in cls:
-            if channel.value == (giver, taker):
-                return channel
-        return None
+        """The channel from ``giver`` to ``taker``, or None (LOAD and STORE share none)."""
+        return _CHANNELS.get((giver, taker))
 
 
+_CHANNELS = {channel.value: channel for channel in Channel}
 UNIT_OF_OPCODE = {Opcode.LOAD: Unit.LOAD, Opcode.COMPUTE: Unit.COMPUTE, Opcode.STORE: Unit.STORE}
 _NEIGHBOURS = {Unit.LOAD: (None, Unit.COMPUTE), Unit.COMPUTE: (Unit.LOAD, Unit.STORE),
                Unit.STORE: (Unit.COMPUTE, None)}
