@@ -1,10 +1,12 @@
 # Entry points of the NPU project. Every target creates .venv and installs the project first.
 #   make sim    generate Verilog, run the cocotb regression on Verilator, print a summary
 #   make test   run the whole test suite (Verilator, and Icarus when iverilog is on PATH)
+#   make bench  utilization and simulation speed on Verilator: build/bench/report.json + PNG
 #   make synth  synthesis + place and route (yowasp), build/synth/report.json, docs/synthesis.md
 # Variables: PYTHON (interpreter for the venv, 3.11+), NPU_SEED (re-run a random seed),
 #            SIM=verilator|icarus|all and N="4 8" for make sim;
-#            N=8 DEVICE=85k|45k|25k|up5k SEEDS=5 DESIGN=npu|core for make synth.
+#            N=8 DEVICE=85k|45k|25k|up5k SEEDS=5 DESIGN=npu|core for make synth;
+#            N=8 QUICK=1 (shapes up to 256) for make bench.
 
 PYTHON ?= python3
 VENV := .venv
@@ -15,7 +17,7 @@ DEVICE ?= 85k
 SEEDS ?= 5
 DESIGN ?= npu
 
-.PHONY: all sim test synth clean distclean
+.PHONY: all sim test bench synth clean distclean
 
 all: test
 
@@ -29,6 +31,9 @@ $(STAMP): pyproject.toml
 
 sim: $(STAMP)
 	$(VPY) -m sim.regress --simulator $(SIM) --n $(or $(N),4 8)
+
+bench: $(STAMP)
+	$(VPY) -m sim.bench $(if $(QUICK),--quick) --n $(or $(N),8)
 
 synth: $(STAMP)
 	$(VPY) -m synth.run --n $(or $(N),8) --device $(DEVICE) --seeds $(SEEDS) --design $(DESIGN)
