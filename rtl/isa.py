@@ -20,7 +20,8 @@ from amaranth.lib import data, enum
 __all__ = ["INSTRUCTION_BITS", "INSTRUCTION_BYTES", "Opcode", "Dependencies", "Header",
            "LoadTarget", "StoreMode", "LoadInstruction", "ComputeInstruction",
            "StoreInstruction", "FinishInstruction", "QuantParams", "INSTRUCTION_LAYOUTS",
-           "FIELD_DOCS", "FORBIDDEN_DEPENDENCIES", "reserved_mask"]
+           "FIELD_DOCS", "FORBIDDEN_DEPENDENCIES", "reserved_mask", "LOAD_LANE_BYTES",
+           "STORE_LANE_BYTES"]
 
 INSTRUCTION_BITS = 128
 INSTRUCTION_BYTES = INSTRUCTION_BITS // 8
@@ -108,6 +109,13 @@ class QuantParams(data.Struct):
     qmin: signed(8)
     qmax: signed(8)
 
+
+# Bytes per lane of the rows a LOAD fills and a STORE drains (N lanes a row), as software sees
+# them in DRAM: int8 activations and weights, int32 accumulators, QuantParams. The RTL's row
+# layouts have these sizes (tests/test_elaborate.py checks).
+LOAD_LANE_BYTES = {LoadTarget.SCRATCHPAD: 1, LoadTarget.ACCUMULATOR: 4,
+                   LoadTarget.QUANT: Shape.cast(QuantParams).width // 8}
+STORE_LANE_BYTES = {StoreMode.REQUANT: 1, StoreMode.RAW: 4}
 
 INSTRUCTION_LAYOUTS = {
     Opcode.LOAD: LoadInstruction,

@@ -13,6 +13,7 @@ from .config import NpuConfig
 from .dma import DmaReader, DmaWriter, engine_params
 from .fetch import FetchUnit, QueueEntry, TokenCounter
 from .load_unit import LoadUnit, quant_row_layout
+from .regmap import config_registers
 from .registers import RegisterBlock
 from .store_unit import StoreUnit
 
@@ -248,13 +249,10 @@ class NpuTop(wiring.Component):
             regs.perf_bytes_written.count.eq(bytes_written),
         ]
 
+        for register, fields in config_registers(config).items():
+            for name, value in fields.items():
+                m.d.comb += getattr(getattr(regs, register.lower()), name).eq(value)
         m.d.comb += [
-            regs.config_array.n.eq(config.n),
-            regs.config_array.bus_bytes.eq(config.bus_bytes),
-            regs.config_array.queue_depth.eq(config.instruction_queue_depth),
-            regs.config_scratchpad.rows.eq(config.scratchpad_depth),
-            regs.config_accumulator.rows.eq(config.accumulator_depth),
-            regs.config_quant.rows.eq(config.quant_table_depth),
             regs.status.busy.eq(running),
             regs.status.done.eq(done),
             regs.status.error.eq(error),

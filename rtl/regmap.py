@@ -10,7 +10,7 @@ from functools import cache
 from pathlib import Path
 
 __all__ = ["RDL_FILE", "Field", "Register", "RegisterMap", "compile_rdl", "register_map",
-           "error_codes"]
+           "error_codes", "config_registers"]
 
 RDL_FILE = Path(__file__).resolve().parent / "regs" / "npu_regs.rdl"
 
@@ -95,3 +95,15 @@ def error_codes():
     """Name -> value of the ERROR_CODE.code enum: the fault codes the hardware reports."""
     (field,) = register_map()["ERROR_CODE"].fields
     return {name: value for name, value, _ in field.enum}
+
+
+def config_registers(config):
+    """What the CONFIG registers of a build with ``config`` (an NpuConfig) read: register name
+    -> field name -> value. The RTL drives them from this, and the model answers with it."""
+    return {
+        "CONFIG_ARRAY": {"n": config.n, "bus_bytes": config.bus_bytes,
+                         "queue_depth": config.instruction_queue_depth},
+        "CONFIG_SCRATCHPAD": {"rows": config.scratchpad_depth},
+        "CONFIG_ACCUMULATOR": {"rows": config.accumulator_depth},
+        "CONFIG_QUANT": {"rows": config.quant_table_depth},
+    }

@@ -27,8 +27,9 @@ from rtl.npu import NpuTop
 from sim.harness import DmaCopyHarness
 
 __all__ = ["REPO_ROOT", "BUILD_ROOT", "DESIGNS", "available_simulators", "generate_verilog",
-           "build_simulation", "choose_seed", "run_cocotb", "CocotbResults", "config_to_env",
-           "config_from_env", "seeded_rng"]
+           "build_simulation", "SimulationBuild", "choose_seed", "run_cocotb", "CocotbResults",
+           "config_to_env",
+           "config_from_env", "rng_for", "seeded_rng"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_ROOT = REPO_ROOT / "build"
@@ -61,11 +62,16 @@ def config_from_env(text: str):
     return NpuConfig(**json.loads(text))
 
 
+def rng_for(seed, test_name):
+    """A test's random stream, from the run's seed and the test's name."""
+    return np.random.default_rng([seed, zlib.crc32(test_name.encode())])
+
+
 def seeded_rng(test_name, log):
-    """A test's random stream, from the run's ``NPU_SEED`` and the test's name; logs the seed."""
+    """A cocotb test's random stream, from the run's ``NPU_SEED``; logs the seed."""
     seed = int(os.environ["NPU_SEED"])
     log.info(f"{test_name}: seed {seed} (re-run with NPU_SEED={seed})")
-    return np.random.default_rng([seed, zlib.crc32(test_name.encode())])
+    return rng_for(seed, test_name)
 
 
 def available_simulators():

@@ -7,73 +7,33 @@ DRAM model, taking no simulated time), and "run until idle". Simulated time only
 inside requests, so the user's script is an ordinary Python program and the simulator waits
 for it.
 
-Wire format: each message is a 4-byte little-endian length and a pickled tuple; the
-server answers every request with ``("ok", value)`` or ``("error", message)``.
+Wire format (``sw_runtime.sim_device``): length-prefixed pickled tuples; the server answers
+every request with ``("ok", value)`` or ``("error", message)``.
 """
 
 import os
-import pickle
 import socket
-import struct
 import time
 
 import cocotb
-from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles
 from cocotb.utils import get_sim_time
 
-from sim.axi_models import Dram
 from sim.build import CLOCK_PERIOD_NS
+from sim.tb_npu import NpuTB
 from sw_runtime.registers import REGISTERS, field_value
-
-__all__ = ["send_message", "receive_message"]
+from sw_runtime.sim_device import receive_message, send_message
 
 POLL_CYCLES = 64  # cycles between looks at irq while running
 STATUS_EVERY = 16  # polls between STATUS reads (errors raise no irq)
 
 
-def send_message(sock, message):
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    sock.sendall(struct.pack("<I", len(data)) + data)
+class _Server(NpuTB):
+    """The system testbench's DUT, DRAM and register master, answering requests."""
 
-
-def _receive_exactly(sock, length):
-    chunks, remaining = [], length
-    while remaining:
-        chunk = sock.recv(min(remaining, 1 << 20))
-        if not chunk:
-            raise ConnectionError("the other side closed the connection")
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
-
-
-def receive_message(sock):
-    (length,) = struct.unpack("<I", _receive_exactly(sock, 4))
-    return pickle.loads(_receive_exactly(sock, length))
-
-
-class _Server:
     def __init__(self, dut, dram_size):
-        from cocotbext.axi import AxiLiteBus, AxiLiteMaster
-        import logging
-
-        self.dut = dut
-        self.ram = Dram(dut, size=dram_size)
+        super().__init__(dut, dram_size=dram_size)
         self.ram.poisoned = [(dram_size, 2 ** 34)]  # beyond DRAM: SLVERR, as unmapped space
-        self.dram_size = dram_size
-        self.host = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil", bus_separator="__"),
-                                  dut.clk, dut.rst)
-        for interface in (self.host.read_if, self.host.write_if):
-            interface.log.setLevel(logging.WARNING)
-        self.cycles = 0
-
-    async def reset(self):
-        cocotb.start_soon(Clock(self.dut.clk, CLOCK_PERIOD_NS, unit="ns").start())
-        self.dut.rst.value = 1
-        await ClockCycles(self.dut.clk, 3)
-        self.dut.rst.value = 0
-        await ClockCycles(self.dut.clk, 2)
 
     async def read32(self, offset):
         return await self.host.read_dword(offset)
@@ -110,7 +70,7 @@ class _Server:
 async def serve(dut):
     """Serve one runtime until it says close (or disconnects)."""
     server = _Server(dut, int(os.environ["NPU_DRAM_SIZE"]))
-    await server.reset()
+    await server.cycle_reset()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(os.environ["NPU_SERVER_SOCKET"])
     send_message(sock, ("ready", None))

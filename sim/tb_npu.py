@@ -30,12 +30,12 @@ PROGRAM_BASE = 0x0000_1000
 
 
 class NpuTB:
-    def __init__(self, dut):
+    def __init__(self, dut, dram_size=2 ** 32):
         self.dut = dut
         self.config = config_from_env(os.environ["NPU_CONFIG"])
         self.n = self.config.n
         self.log = dut._log
-        self.ram = Dram(dut, size=2 ** 32)
+        self.ram = Dram(dut, size=dram_size)
         self.host = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil", bus_separator="__"),
                                   dut.clk, dut.rst)
         for interface in (self.host.read_if, self.host.write_if):

@@ -49,10 +49,7 @@ def _disasm(args):
         from .device import HardwareConfig
         from rtl.config import NpuConfig
 
-        config = NpuConfig(n=args.n or 8)
-        hw = HardwareConfig(config.n, config.bus_bytes, config.instruction_queue_depth,
-                            config.scratchpad_depth, config.accumulator_depth,
-                            config.quant_table_depth)
+        hw = HardwareConfig.from_config(NpuConfig(n=args.n or 8))
         m, k, n = args.gemm
         plan = plan_gemm(hw, m, k, n, raw=args.raw)
         layout = GemmLayout(a=0x10000, w=0x100000, c=0x200000, bias=None if args.raw else

@@ -21,16 +21,30 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rtl.isa import QuantParams
+from amaranth import Shape
+from amaranth.lib import data
+
+from rtl.isa import (LOAD_LANE_BYTES, STORE_LANE_BYTES, LoadInstruction, LoadTarget,
+                     QuantParams, StoreMode)
 
 from .errors import NpuShapeError
 from .program_builder import ProgramBuilder
 
-__all__ = ["im2col", "GemmPlan", "GemmLayout", "plan_gemm", "gemm_program", "pack_a", "pack_w",
+__all__ = ["im2col", "ACC_BYTES", "QUANT_BYTES", "out_bytes", "GemmPlan", "GemmLayout",
+           "plan_gemm", "gemm_program", "pack_a", "pack_w",
            "unpack_c", "pack_quant", "roofline_utilization", "DMA_LATENCY"]
 
 DMA_LATENCY = 24  # cycles a DMA instruction costs beyond its beats (cost model only)
-MAX_FIELD = 2 ** 16 - 1  # bytes_per_row and rows are 16-bit fields
+# The largest bytes_per_row and rows a transfer field holds.
+MAX_FIELD = min(2 ** Shape.cast(data.Layout.cast(LoadInstruction)[name].shape).width - 1
+                for name in ("bytes_per_row", "rows"))
+ACC_BYTES = LOAD_LANE_BYTES[LoadTarget.ACCUMULATOR]  # an int32 lane: accumulator, bias
+QUANT_BYTES = LOAD_LANE_BYTES[LoadTarget.QUANT]      # one QuantParams
+
+
+def out_bytes(raw):
+    """Bytes per output element: int32 sums (raw) or requantized int8."""
+    return STORE_LANE_BYTES[StoreMode.RAW if raw else StoreMode.REQUANT]
 
 
 @dataclass(frozen=True)
@@ -102,7 +116,7 @@ def _estimate(hw, m, k_tiles, col_tiles, block_rows, chunk_tiles, w_tiles, a_buf
     else:
         a_stall = a_load + max(0.0, a_load - (w_slots - 1) * w_tiles * per_compute) * a_loads
     loads = a_loads * a_load + blocks * col_tiles * (k_tiles / w_tiles) * w_load
-    stores = blocks * col_tiles * (DMA_LATENCY + rows * n * (4 if raw else 1) / bus)
+    stores = blocks * col_tiles * (DMA_LATENCY + rows * n * out_bytes(raw) / bus)
     return int(max(compute + w_stall + a_stall, loads, stores) + w_load + a_load)
 
 
@@ -125,7 +139,7 @@ def plan_gemm(hw, m, k, cols, *, raw=False) -> GemmPlan:
                 for w_slots in (2, 4, 8, 16, 32):
                     space = hw.scratchpad_rows - w_slots * w_tiles * n
                     rows = space // (a_buffers * chunk) if space > 0 else 0
-                    rows = min(rows, m, MAX_FIELD // (4 * n))
+                    rows = min(rows, m, MAX_FIELD // (out_bytes(raw=True) * n))
                     group = 1
                     if chunks > 1:
                         group = max(1, min(col_tiles,
@@ -151,13 +165,13 @@ def gemm_program(hw, plan: GemmPlan, layout: GemmLayout, *, raw):
     """The program of a planned GEMM (a list of ``Instruction``, ending with FINISH)."""
     n = hw.n
     builder = ProgramBuilder(hw)
-    out_bytes = 4 if raw else 1
+    element_bytes = out_bytes(raw)
     k_tiles, col_tiles = plan.k_tiles, plan.col_tiles
     a_rows = plan.block_rows * plan.chunk_tiles
     w_base = plan.a_buffers * a_rows
     quant_resident = not raw and col_tiles <= hw.quant_rows
     if quant_resident:
-        builder.load("QUANT", 0, layout.quant, 8 * n * col_tiles, 1)
+        builder.load("QUANT", 0, layout.quant, QUANT_BYTES * n * col_tiles, 1)
     a_slot, a_resident = -1, None
     w_slot = 0
     group_count = 0
@@ -181,8 +195,8 @@ def gemm_program(hw, plan: GemmPlan, layout: GemmLayout, *, raw):
                 a_addr = a_slot * a_rows
                 for j in group:
                     if chunk_index == 0 and layout.bias is not None:
-                        builder.load("ACCUMULATOR", acc_slot(j), layout.bias + j * 4 * n,
-                                     4 * n, rows, 0)
+                        builder.load("ACCUMULATOR", acc_slot(j),
+                                     layout.bias + j * ACC_BYTES * n, ACC_BYTES * n, rows, 0)
                     for w_first in range(first_tile, first_tile + tiles, plan.w_tiles):
                         w_count = min(plan.w_tiles, first_tile + tiles - w_first)
                         w_addr = w_base + w_slot * plan.w_tiles * n
@@ -199,9 +213,11 @@ def gemm_program(hw, plan: GemmPlan, layout: GemmLayout, *, raw):
                 if not raw:
                     quant_addr = j if quant_resident else j % hw.quant_rows
                     if not quant_resident:
-                        builder.load("QUANT", quant_addr, layout.quant + j * 8 * n, 8 * n, 1)
-                builder.store(acc_slot(j), layout.c + (j * plan.m + first_row) * n * out_bytes,
-                              rows * n * out_bytes, 1, raw=raw, quant_addr=quant_addr)
+                        builder.load("QUANT", quant_addr, layout.quant + j * QUANT_BYTES * n,
+                                     QUANT_BYTES * n, 1)
+                builder.store(acc_slot(j),
+                              layout.c + (j * plan.m + first_row) * n * element_bytes,
+                              rows * n * element_bytes, 1, raw=raw, quant_addr=quant_addr)
     return builder.program()
 
 
@@ -248,7 +264,7 @@ def unpack_c(raw_bytes, m, cols, n, dtype):
 
 
 def pack_quant(multiplier, shift, zero_point, qmin, qmax, n):
-    """QuantParams rows for every output column, padded to whole tiles (8 bytes each)."""
+    """QuantParams rows for every output column, padded to whole tiles (one lane each)."""
     cols = len(multiplier)
     padded = math.ceil(cols / n) * n
     words = np.zeros(padded, dtype=np.uint64)
@@ -257,7 +273,7 @@ def pack_quant(multiplier, shift, zero_point, qmin, qmax, n):
             "multiplier": int(multiplier[c]), "shift": int(shift[c]),
             "zero_point": int(zero_point), "qmin": int(qmin), "qmax": int(qmax),
         }).as_bits()
-    return words.astype("<u8").view(np.uint8)
+    return words.astype("<u8").view(np.uint8)  # QUANT_BYTES (8) per lane
 
 
 def roofline_utilization(hw, m, k, cols, *, raw):
@@ -272,5 +288,5 @@ def roofline_utilization(hw, m, k, cols, *, raw):
     active = m * k_tiles * col_tiles
     compute_bound = max(m, n) * k_tiles * col_tiles
     read_bound = (m * k_tiles * n + k_tiles * col_tiles * n * n) / bus
-    write_bound = m * col_tiles * n * (4 if raw else 1) / bus
+    write_bound = m * col_tiles * n * out_bytes(raw) / bus
     return active / max(compute_bound, read_bound, write_bound)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rtl.regmap import config_registers
+
 from .assembler import encode_program
 from .errors import DeviceError, DeviceTimeout, NpuValueError
 from .registers import REGISTERS, Registers
@@ -32,6 +34,30 @@ class HardwareConfig:
     scratchpad_rows: int
     accumulator_rows: int
     quant_rows: int
+
+    @classmethod
+    def from_registers(cls, values):
+        """From CONFIG register values: register name -> field name -> value."""
+        array = values["CONFIG_ARRAY"]
+        return cls(n=array["n"], bus_bytes=array["bus_bytes"], queue_depth=array["queue_depth"],
+                   scratchpad_rows=values["CONFIG_SCRATCHPAD"]["rows"],
+                   accumulator_rows=values["CONFIG_ACCUMULATOR"]["rows"],
+                   quant_rows=values["CONFIG_QUANT"]["rows"])
+
+    @classmethod
+    def from_config(cls, config):
+        """What a build with ``config`` (an NpuConfig) reports, without asking it."""
+        return cls.from_registers(config_registers(config))
+
+    def npu_config(self):
+        """An NpuConfig with these sizes (the other fields default), e.g. to check programs
+        with the model: the inverse of ``from_config``."""
+        from rtl.config import NpuConfig
+        return NpuConfig(n=self.n, axi_data_width=8 * self.bus_bytes,
+                         instruction_queue_depth=self.queue_depth,
+                         scratchpad_depth=self.scratchpad_rows,
+                         accumulator_depth=self.accumulator_rows,
+                         quant_table_depth=self.quant_rows)
 
 
 @dataclass(frozen=True)
@@ -97,12 +123,8 @@ class Device(ABC):
         magic = regs.read_field("ID", "magic")
         if magic != ID_MAGIC:
             raise DeviceError("NONE", -1, f"ID reads {magic:#x}, not an NPU ({ID_MAGIC:#x})")
-        array = regs.read("CONFIG_ARRAY")
-        return HardwareConfig(
-            n=array["n"], bus_bytes=array["bus_bytes"], queue_depth=array["queue_depth"],
-            scratchpad_rows=regs.read_field("CONFIG_SCRATCHPAD", "rows"),
-            accumulator_rows=regs.read_field("CONFIG_ACCUMULATOR", "rows"),
-            quant_rows=regs.read_field("CONFIG_QUANT", "rows"))
+        return HardwareConfig.from_registers(
+            {name: regs.read(name) for name in REGISTERS if name.startswith("CONFIG_")})
 
     def check_dram_range(self, addr, length, what="access"):
         if addr < 0 or length < 0 or addr + length > self.dram_size:

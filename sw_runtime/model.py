@@ -18,13 +18,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rtl.config import NpuConfig
-from rtl.isa import INSTRUCTION_BYTES, LoadTarget, Opcode, QuantParams, StoreMode
+from rtl.isa import (INSTRUCTION_BYTES, LOAD_LANE_BYTES, STORE_LANE_BYTES, LoadTarget, Opcode,
+                     QuantParams, StoreMode)
+from rtl.regmap import config_registers
 
 from .assembler import AssemblyError, Instruction
-from .device import DEFAULT_DRAM_SIZE, Device
+from .device import DEFAULT_DRAM_SIZE, ID_MAGIC, Device
 from .errors import DeadlockError, RaceError
 from .golden import requantize
-from .ordering import (ACCESS_EVENT, UNIT_OF_OPCODE, ClockTracker, DramPattern, Event, Memory,
+from .ordering import (UNIT_OF_OPCODE, ClockTracker, DramPattern, DramTracker, Event, Memory,
                        RowTracker, Unit, pops_of, pushes_of)
 from .registers import REGISTERS, encode_fields, field_value
 
@@ -33,6 +35,7 @@ __all__ = ["ModelDevice", "check_program", "Fault"]
 # Timing model (cycles): fixed costs of a DMA instruction and of the array pipeline.
 DMA_OVERHEAD = 12
 FETCH_LATENCY = 16
+QUANT_LANE_BYTES = LOAD_LANE_BYTES[LoadTarget.QUANT]
 
 
 class Fault(Exception):
@@ -69,7 +72,7 @@ class _Machine:
         self.rows = RowTracker({Memory.SCRATCHPAD: config.scratchpad_depth,
                                 Memory.ACCUMULATOR: config.accumulator_depth,
                                 Memory.QUANT: config.quant_table_depth})
-        self.dram_accesses = {Unit.LOAD: [], Unit.STORE: []}  # not yet known ordered
+        self.dram_accesses = DramTracker()
         self.timing = _Timing()
         self.bytes_read = 0
         self.bytes_written = 0
@@ -77,12 +80,12 @@ class _Machine:
 
     # -- scheduling -------------------------------------------------------------------------
 
-    def run(self, fetch):
-        """Run instructions from ``fetch(i)`` (an Instruction, or raises AssemblyError)."""
+    def run(self, fetch, count):
+        """Run ``count`` instructions from ``fetch(i)`` (an Instruction; AssemblyError when
+        the word is illegal)."""
         capacity = self.config.instruction_queue_depth
         queues = {unit: deque() for unit in Unit}
         dispatched, ended = 0, False
-        count = fetch.count
         while True:
             progressed = False
             while not ended and dispatched < count:
@@ -140,22 +143,13 @@ class _Machine:
         self.rows.record(unit, index, memory, rows, write)
 
     def _check_dram(self, unit, index, start, insn, program_index, pattern):
-        other_unit = Unit.STORE if unit == Unit.LOAD else Unit.LOAD
-        event = ACCESS_EVENT[(other_unit, Memory.DRAM, other_unit == Unit.STORE)]
-        still_open = []
-        for other_index, other_pattern in self.dram_accesses[other_unit]:
-            if start[other_unit, event] >= other_index:
-                continue  # ordered before this one, and so before every later one
-            if pattern.overlaps(other_pattern):
-                other = self.program_index[other_unit][other_index]
-                raise RaceError(
-                    f"instruction {program_index} ({insn.mnemonic}) and instruction {other} "
-                    f"({other_unit.name.lower()}) access the same DRAM bytes with no "
-                    f"dependency token ordering them (a STORE's writes can only be read by "
-                    f"a later program)")
-            still_open.append((other_index, other_pattern))
-        self.dram_accesses[other_unit] = still_open
-        self.dram_accesses[unit].append((index, pattern))
+        for access in self.dram_accesses.conflicts(unit, pattern, start):
+            other = self.program_index[access.unit][access.index]
+            raise RaceError(
+                f"instruction {program_index} ({insn.mnemonic}) and instruction {other} "
+                f"({access.unit.name.lower()}) access the same DRAM bytes with no dependency "
+                f"token ordering them (a STORE's writes can only be read by a later program)")
+        self.dram_accesses.record(unit, index, pattern)
 
     # -- execution --------------------------------------------------------------------------
 
@@ -186,12 +180,12 @@ class _Machine:
     def _load(self, index, start, insn, program_index):
         n = self.config.n
         target = insn.target
-        memory, row_bytes, depth = {
-            LoadTarget.SCRATCHPAD: (Memory.SCRATCHPAD, n, self.config.scratchpad_depth),
-            LoadTarget.ACCUMULATOR: (Memory.ACCUMULATOR, 4 * n, self.config.accumulator_depth),
-            LoadTarget.QUANT: (Memory.QUANT, QUANT_LANE_BYTES * n,
-                               self.config.quant_table_depth),
+        memory, depth = {
+            LoadTarget.SCRATCHPAD: (Memory.SCRATCHPAD, self.config.scratchpad_depth),
+            LoadTarget.ACCUMULATOR: (Memory.ACCUMULATOR, self.config.accumulator_depth),
+            LoadTarget.QUANT: (Memory.QUANT, self.config.quant_table_depth),
         }[target]
+        row_bytes = LOAD_LANE_BYTES[target] * n
         pattern = self._dram_pattern(insn, program_index, "AXI_READ_ERROR")
         total = insn.rows * insn.bytes_per_row
         whole_rows = total // row_bytes
@@ -246,7 +240,7 @@ class _Machine:
             raise Fault("BAD_TRANSFER", program_index)
         if not raw and insn.quant_addr >= self.config.quant_table_depth:
             raise Fault("SRAM_RANGE", program_index)
-        row_bytes = 4 * n if raw else n
+        row_bytes = STORE_LANE_BYTES[insn.mode] * n
         total = insn.rows * insn.bytes_per_row
         acc_rows = math.ceil(total / row_bytes)
         if insn.acc_addr + acc_rows > self.config.accumulator_depth:
@@ -312,14 +306,12 @@ class _Machine:
         t.end = max(t.end, end)
 
 
-QUANT_LANE_BYTES = 8
-
-
 def decode_quant_row(raw, n):
-    """The N lanes of a quant table row (8N bytes) as dicts of QuantParams fields."""
+    """The N lanes of a quant table row as dicts of QuantParams fields."""
     lanes = []
     for lane in range(n):
-        word = int.from_bytes(bytes(raw[lane * 8:(lane + 1) * 8]), "little")
+        lane_bytes = raw[lane * QUANT_LANE_BYTES:(lane + 1) * QUANT_LANE_BYTES]
+        word = int.from_bytes(bytes(lane_bytes), "little")
         view = QuantParams.from_bits(word)
         lanes.append({name: int(getattr(view, name))
                       for name in ("multiplier", "shift", "zero_point", "qmin", "qmax")})
@@ -340,20 +332,11 @@ class _Memories:
                    np.zeros((config.quant_table_depth, QUANT_LANE_BYTES * n), np.uint8))
 
 
-class _ListFetch:
-    def __init__(self, program):
-        self.program = program
-        self.count = len(program)
-
-    def __call__(self, index):
-        return self.program[index]
-
-
 def check_program(program, config: NpuConfig, dram_size=2 ** 32):
     """Check a program (a list of ``Instruction``) without running its data: raises
     ``RaceError``, ``DeadlockError``, or ``Fault`` for what the hardware would fault on."""
     machine = _Machine(config, None, None, dram_size, data=False)
-    machine.run(_ListFetch(program))
+    machine.run(program.__getitem__, len(program))
     return machine
 
 
@@ -392,15 +375,10 @@ class ModelDevice(Device):
     # -- registers ----------------------------------------------------------------------------
 
     def _read_value(self, name):
-        config = self.config
         values = {
-            "ID": {"magic": REGISTERS["ID"]["fields"]["magic"]["reset"]},
+            "ID": {"magic": ID_MAGIC},
             "VERSION": {f: d["reset"] for f, d in REGISTERS["VERSION"]["fields"].items()},
-            "CONFIG_ARRAY": {"n": config.n, "bus_bytes": config.bus_bytes,
-                             "queue_depth": config.instruction_queue_depth},
-            "CONFIG_SCRATCHPAD": {"rows": config.scratchpad_depth},
-            "CONFIG_ACCUMULATOR": {"rows": config.accumulator_depth},
-            "CONFIG_QUANT": {"rows": config.quant_table_depth},
+            **config_registers(self.config),
             "CTRL": {"irq_enable": self._irq_enable},
             "STATUS": self._status,
             "ERROR_CODE": {"code": self._error[0]},
@@ -447,22 +425,16 @@ class ModelDevice(Device):
         machine = _Machine(self.config, self.memories, self.dram, self.dram_size)
         self.last_machine = machine
         self._status = {"busy": 0, "done": 0, "error": 0}
-        dram = self
 
-        class Fetch:
-            def __init__(self):
-                self.count = count
-
-            def __call__(self, index):
-                addr = base + index * INSTRUCTION_BYTES
-                if addr + INSTRUCTION_BYTES > dram.dram_size:
-                    raise Fault("AXI_READ_ERROR", index)
-                word = int.from_bytes(dram.dram[addr:addr + INSTRUCTION_BYTES].tobytes(),
-                                      "little")
-                return Instruction.decode(word, index)
+        def fetch(index):
+            addr = base + index * INSTRUCTION_BYTES
+            if addr + INSTRUCTION_BYTES > self.dram_size:
+                raise Fault("AXI_READ_ERROR", index)
+            word = int.from_bytes(self.dram[addr:addr + INSTRUCTION_BYTES].tobytes(), "little")
+            return Instruction.decode(word, index)
 
         try:
-            machine.run(Fetch())
+            machine.run(fetch, count)
         except Fault as fault:
             self._status = {"busy": 0, "done": 0, "error": 1}
             self._error = (fault.code, fault.index)

@@ -14,18 +14,20 @@ than 0 (in the int8 domain) are corrected on the host from the raw int32 sums.
 """
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
-from .compiler import (GemmLayout, gemm_program, im2col, pack_a, pack_quant, pack_w,
-                       plan_gemm, unpack_c)
+from rtl.isa import INSTRUCTION_BYTES
+
+from .compiler import (ACC_BYTES, QUANT_BYTES, GemmLayout, gemm_program, im2col, out_bytes,
+                       pack_a, pack_quant, pack_w, plan_gemm, unpack_c)
 from .device import RunStats, run_program
 from .errors import DeviceMemoryError, NpuShapeError, NpuTypeError, NpuValueError
 from .golden import INT8_MAX, INT8_MIN, requantize
 from .model import check_program
-from .quant import (check_quant_tensor, check_scale, check_zero_point, from_int8_domain,
-                    requant_params, to_int8_domain)
+from .quant import (check_output_zero_point, check_quant_tensor, check_scale, check_zero_point,
+                    from_int8_domain, requant_params, to_int8_domain)
 
 __all__ = ["Npu", "BACKENDS"]
 
@@ -140,10 +142,7 @@ class Npu:
         y_scale = check_scale("y_scale", y_scale)
         a_zero_point = check_zero_point("a_zero_point", a_zero_point, a.dtype)
         b_zero_point = check_zero_point("b_zero_point", b_zero_point, b.dtype, cols)
-        y_zero_point = np.asarray(y_zero_point)
-        if y_zero_point.dtype not in (np.int8, np.uint8) or y_zero_point.size != 1:
-            raise NpuTypeError(f"y_zero_point must be an int8 or uint8 scalar, not "
-                               f"{y_zero_point.dtype} of shape {y_zero_point.shape}")
+        y_zero_point = check_output_zero_point(y_zero_point)
         self._runs = []
         lead = a.shape[:-2] if a.ndim >= 2 else ()
         batch = np.broadcast_shapes(lead, b.shape[:-2]) if b.ndim > 2 else lead
@@ -191,10 +190,7 @@ class Npu:
         y_scale = check_scale("y_scale", y_scale)
         x_zero_point = check_zero_point("x_zero_point", x_zero_point, x.dtype)
         w_zero_point = check_zero_point("w_zero_point", w_zero_point, w.dtype, out_channels)
-        y_zero_point = np.asarray(y_zero_point)
-        if y_zero_point.dtype not in (np.int8, np.uint8) or y_zero_point.size != 1:
-            raise NpuTypeError(f"y_zero_point must be an int8 or uint8 scalar, not "
-                               f"{y_zero_point.dtype} of shape {y_zero_point.shape}")
+        y_zero_point = check_output_zero_point(y_zero_point)
         if bias is not None:
             bias = np.asarray(bias)
             if bias.dtype != np.int32:
@@ -270,16 +266,15 @@ class Npu:
         w_tiles = pack_w(w, n)
         col_tiles = math.ceil(cols / n)
         regions = {"a": a_tiles.nbytes, "w": w_tiles.nbytes,
-                   "c": col_tiles * m * n * (4 if raw else 1)}
+                   "c": col_tiles * m * n * out_bytes(raw)}
         if bias is not None:
-            regions["bias"] = col_tiles * n * 4
+            regions["bias"] = col_tiles * n * ACC_BYTES
         if not raw:
-            regions["quant"] = col_tiles * n * 8
+            regions["quant"] = col_tiles * n * QUANT_BYTES
         addresses, end = {}, DATA_BASE
         for name, size in regions.items():
             addresses[name] = end
             end = _align(end + size)
-        program_size = 0  # known once compiled; checked below
         if end > self.device.dram_size:
             raise DeviceMemoryError(
                 f"a {m} x {k} x {cols} GEMM needs {end - DATA_BASE} bytes of device DRAM, "
@@ -287,14 +282,14 @@ class Npu:
         layout = GemmLayout(a=addresses["a"], w=addresses["w"], c=addresses["c"],
                             bias=addresses.get("bias"), quant=addresses.get("quant"))
         program = gemm_program(hw, plan, layout, raw=raw)
-        program_size = len(program) * 16
+        program_size = len(program) * INSTRUCTION_BYTES
         if end + program_size > self.device.dram_size:
             raise DeviceMemoryError(
                 f"a {m} x {k} x {cols} GEMM and its {len(program)}-instruction program need "
                 f"{end + program_size - DATA_BASE} bytes of device DRAM, more than the "
                 f"{self.device.dram_size} the {self.backend} device has")
         if self.check_programs:
-            check_program(program, _model_config(hw))
+            check_program(program, hw.npu_config())
         device = self.device
         device.write_dram(addresses["a"], a_tiles)
         device.write_dram(addresses["w"], w_tiles)
@@ -319,11 +314,3 @@ def _wrap_int32(values):
 
 def _align(addr):
     return (addr + ALIGN - 1) // ALIGN * ALIGN
-
-
-def _model_config(hw):
-    """An NpuConfig with the device's sizes, for checking programs with the model."""
-    from rtl.config import NpuConfig
-    return NpuConfig(n=hw.n, scratchpad_depth=hw.scratchpad_rows,
-                     accumulator_depth=hw.accumulator_rows, quant_table_depth=hw.quant_rows,
-                     instruction_queue_depth=hw.queue_depth, axi_data_width=8 * hw.bus_bytes)

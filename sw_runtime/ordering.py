@@ -24,7 +24,8 @@ import numpy as np
 from rtl.isa import Opcode
 
 __all__ = ["Unit", "Event", "Memory", "Channel", "UNIT_OF_OPCODE", "ACCESS_EVENT",
-           "pushes_of", "pops_of", "ClockTracker", "RowTracker", "DramPattern"]
+           "pushes_of", "pops_of", "ClockTracker", "Access", "RowTracker", "DramTracker",
+           "DramPattern"]
 
 
 class Unit(IntEnum):
@@ -223,6 +224,35 @@ class RowTracker:
         else:
             readers = self._readers[memory][unit, rows]
             np.maximum(readers, index, out=readers)
+
+
+class DramTracker:
+    """The DRAM accesses of LOAD (reads) and STORE (writes) that may still conflict.
+
+    An access known to be ordered before some instruction of the other unit is ordered
+    before all its later ones too (their clocks only grow), so it is dropped then."""
+
+    def __init__(self):
+        self._open = {Unit.LOAD: [], Unit.STORE: []}
+
+    def conflicts(self, unit, pattern, start):
+        """Earlier accesses of the other unit overlapping ``pattern`` and not ordered before
+        an instruction that starts with clock ``start``."""
+        other = Unit.STORE if unit == Unit.LOAD else Unit.LOAD
+        write = other == Unit.STORE
+        event = ACCESS_EVENT[(other, Memory.DRAM, write)]
+        found, still_open = [], []
+        for index, other_pattern in self._open[other]:
+            if start[other, event] >= index:
+                continue
+            still_open.append((index, other_pattern))
+            if pattern.overlaps(other_pattern):
+                found.append(Access(other, index, event, Memory.DRAM, write))
+        self._open[other] = still_open
+        return found
+
+    def record(self, unit, index, pattern):
+        self._open[unit].append((index, pattern))
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ import numpy as np
 
 from .assembler import compute, finish, load, store
 from .errors import ProgramError
-from .ordering import (ACCESS_EVENT, Access, Channel, ClockTracker, DramPattern, Memory,
-                       RowTracker, Unit, pushes_of)
-from rtl.isa import Opcode
+from .ordering import (Channel, ClockTracker, DramPattern, DramTracker, Memory, RowTracker,
+                       Unit, pushes_of)
+from rtl.isa import LOAD_LANE_BYTES, STORE_LANE_BYTES, LoadTarget, Opcode, StoreMode
 
 __all__ = ["ProgramBuilder"]
 
@@ -38,7 +38,7 @@ class ProgramBuilder:
         self._rows = RowTracker({Memory.SCRATCHPAD: hw.scratchpad_rows,
                                  Memory.ACCUMULATOR: hw.accumulator_rows,
                                  Memory.QUANT: hw.quant_rows})
-        self._dram = {Unit.LOAD: [], Unit.STORE: []}  # accesses not yet known ordered
+        self._dram = DramTracker()
         self._taker = {}  # (channel, giver index) -> index of the instruction taking it
         self._last_giver = {}  # channel -> index of its latest pushing instruction
         self.relays = 0
@@ -46,7 +46,7 @@ class ProgramBuilder:
     # -- instructions -------------------------------------------------------------------------
 
     def load(self, target, sram_addr, dram_addr, bytes_per_row, rows, stride=0):
-        row_bytes = {"SCRATCHPAD": 1, "ACCUMULATOR": 4, "QUANT": 8}[target] * self.hw.n
+        row_bytes = LOAD_LANE_BYTES[LoadTarget[target]] * self.hw.n
         total = bytes_per_row * rows
         if total % row_bytes:
             raise ProgramError(f"load of {total} bytes is not whole {target} rows")
@@ -68,7 +68,8 @@ class ProgramBuilder:
 
     def store(self, acc_addr, dram_addr, bytes_per_row, rows, stride=0, *, raw,
               quant_addr=0):
-        row_bytes = (4 if raw else 1) * self.hw.n
+        mode = StoreMode.RAW if raw else StoreMode.REQUANT
+        row_bytes = STORE_LANE_BYTES[mode] * self.hw.n
         total = bytes_per_row * rows
         if total % row_bytes:
             raise ProgramError(f"store of {total} bytes is not whole accumulator rows")
@@ -77,7 +78,7 @@ class ProgramBuilder:
             accesses.append((Memory.QUANT, quant_addr, 1, False))
         dram = DramPattern(dram_addr, bytes_per_row, rows, stride)
         self._add(Unit.STORE, Opcode.STORE, dict(
-            mode="RAW" if raw else "REQUANT", quant_addr=quant_addr, acc_addr=acc_addr,
+            mode=mode.name, quant_addr=quant_addr, acc_addr=acc_addr,
             dram_addr=dram_addr, bytes_per_row=bytes_per_row, rows=rows, stride=stride),
             accesses, dram)
 
@@ -107,25 +108,14 @@ class ProgramBuilder:
         for memory, first, count, write in accesses:
             self._rows.record(unit, index, memory, slice(first, first + count), write)
         if dram is not None:
-            self._dram[unit].append((index, dram))
+            self._dram.record(unit, index, dram)
 
     def _dram_conflicts(self, unit, pattern):
-        other = Unit.STORE if unit == Unit.LOAD else Unit.LOAD
-        start = self._clocks.start_clock(unit, set())
-        event = ACCESS_EVENT[(other, Memory.DRAM, other == Unit.STORE)]
-        found, still_open = [], []
-        for index, other_pattern in self._dram[other]:
-            if start[other, event] >= index:
-                continue
-            still_open.append((index, other_pattern))
-            if pattern.overlaps(other_pattern):
-                if unit == Unit.LOAD:
-                    raise ProgramError(
-                        f"a LOAD reads DRAM [{pattern.first:#x}, {pattern.last:#x}) that a STORE "
-                        f"of the same program writes; no token can order them: split the "
-                        f"program")
-                found.append(Access(other, index, event, Memory.DRAM, False))
-        self._dram[other] = still_open
+        found = self._dram.conflicts(unit, pattern, self._clocks.start_clock(unit, set()))
+        if found and unit == Unit.LOAD:
+            raise ProgramError(
+                f"a LOAD reads DRAM [{pattern.first:#x}, {pattern.last:#x}) that a STORE of the "
+                f"same program writes; no token can order them: split the program")
         return found
 
     def _uncovered(self, unit, deps, needs):

@@ -12,7 +12,7 @@ from .errors import NpuShapeError, NpuTypeError, NpuValueError
 from .golden import INT32_MAX, REQUANT_SHIFT_MAX, REQUANT_SHIFT_MIN
 
 __all__ = ["requant_params", "to_int8_domain", "from_int8_domain", "check_quant_tensor",
-           "check_scale", "check_zero_point"]
+           "check_scale", "check_zero_point", "check_output_zero_point"]
 
 QUANT_DTYPES = (np.int8, np.uint8)
 
@@ -74,6 +74,15 @@ def check_zero_point(name, value, dtype, channels=None):
         expected = "a scalar" if channels is None else f"a scalar or {channels} values"
         raise NpuShapeError(f"{name} must be {expected}, not shape {array.shape}")
     return array.reshape(-1) if array.ndim else array
+
+
+def check_output_zero_point(value):
+    """The output zero point: an int8 or uint8 scalar, whose dtype is the output's."""
+    array = np.asarray(value)
+    if array.dtype not in QUANT_DTYPES or array.size != 1:
+        raise NpuTypeError(f"y_zero_point must be an int8 or uint8 scalar, not "
+                           f"{array.dtype} of shape {array.shape}")
+    return array
 
 
 def to_int8_domain(array):

@@ -8,8 +8,10 @@ transactions; DRAM reads and writes go straight into the simulated memory.
 
 import dataclasses
 import json
+import pickle
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -21,16 +23,40 @@ import numpy as np
 from .device import DEFAULT_DRAM_SIZE, Device
 from .errors import BackendError, NpuValueError
 
-__all__ = ["SimDevice"]
+__all__ = ["SimDevice", "send_message", "receive_message"]
 
 CONNECT_TIMEOUT_S = 120.0  # the simulator's start; the build happens before, with progress
+
+
+# The wire format between SimDevice and sim/device_server.py: each message is a 4-byte
+# little-endian length and a pickled tuple (both ends are this repository's code).
+
+def send_message(sock, message):
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    sock.sendall(struct.pack("<I", len(data)) + data)
+
+
+def _receive_exactly(sock, length):
+    chunks, remaining = [], length
+    while remaining:
+        chunk = sock.recv(min(remaining, 1 << 20))
+        if not chunk:
+            raise ConnectionError("the other side closed the connection")
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def receive_message(sock):
+    (length,) = struct.unpack("<I", _receive_exactly(sock, 4))
+    return pickle.loads(_receive_exactly(sock, length))
 
 
 class SimDevice(Device):
     def __init__(self, simulator="verilator", *, n=None, config=None,
                  dram_size=DEFAULT_DRAM_SIZE, log=print):
         from rtl.config import NpuConfig
-        from sim.build import available_simulators, build_simulation
+        from sim.build import REPO_ROOT, available_simulators, build_simulation
 
         if simulator not in ("verilator", "icarus"):
             raise NpuValueError(f"simulator must be verilator or icarus, not {simulator!r}")
@@ -56,7 +82,7 @@ class SimDevice(Device):
                 [sys.executable, "-m", "sim.serve", "--simulator", simulator,
                  "--config", json.dumps(dataclasses.asdict(config)), "--socket", path,
                  "--build-dir", str(build.build_dir), "--dram-size", str(dram_size)],
-                stdout=log_file, stderr=subprocess.STDOUT, cwd=_repo_root())
+                stdout=log_file, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
         self._run_dir = build.build_dir / f"serve_{self._process.pid}"
         deadline = time.monotonic() + CONNECT_TIMEOUT_S
         try:
@@ -71,7 +97,9 @@ class SimDevice(Device):
         finally:
             listener.close()
         self._sock.settimeout(None)
-        self._call_expect("ready")
+        kind, _ = self._receive()
+        if kind != "ready":
+            raise BackendError(f"{simulator} simulation: expected ready, got {kind}")
 
     # -- transport --------------------------------------------------------------------------
 
@@ -82,29 +110,20 @@ class SimDevice(Device):
                 text += "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) + "\n"
         return text or "(no log)"
 
-    def _call_expect(self, expected):
-        from sim.device_server import receive_message
+    def _receive(self):
         try:
-            kind, value = receive_message(self._sock)
+            return receive_message(self._sock)
         except (ConnectionError, OSError) as error:
             raise BackendError(f"{self.name} simulation stopped: {error}\n{self._log_tail()}")
-        if kind != expected:
-            raise BackendError(f"{self.name} simulation: expected {expected}, got {kind}")
-        return value
 
     def _call(self, *request):
-        from sim.device_server import send_message
         if self._sock is None:
             raise BackendError(f"the {self.name} device is closed")
         try:
             send_message(self._sock, request)
         except OSError as error:
             raise BackendError(f"{self.name} simulation stopped: {error}\n{self._log_tail()}")
-        from sim.device_server import receive_message
-        try:
-            kind, value = receive_message(self._sock)
-        except (ConnectionError, OSError) as error:
-            raise BackendError(f"{self.name} simulation stopped: {error}\n{self._log_tail()}")
+        kind, value = self._receive()
         if kind == "error":
             raise BackendError(f"{self.name} simulation: {value}")
         return value
@@ -159,8 +178,3 @@ class SimDevice(Device):
             self.close()
         except Exception:
             pass
-
-
-def _repo_root():
-    return str(Path(__file__).resolve().parent.parent)
-

@@ -30,3 +30,23 @@ def test_verilog_is_the_same_in_every_process():
         digests.add(subprocess.run([sys.executable, "-c", script], env=env, check=True,
                                    capture_output=True, text=True).stdout)
     assert len(digests) == 1
+
+
+@pytest.mark.parametrize("n", [4, 12])
+def test_row_sizes_software_assumes_are_the_rtls(n):
+    from rtl.accumulator import accumulator_row_layout
+    from rtl.gearbox import row_bytes
+    from rtl.isa import LOAD_LANE_BYTES, STORE_LANE_BYTES, LoadTarget, StoreMode
+    from rtl.load_unit import quant_row_layout
+    from rtl.scratchpad import scratchpad_row_layout
+
+    config = NpuConfig(n=n)
+    assert row_bytes(scratchpad_row_layout(config)) == LOAD_LANE_BYTES[LoadTarget.SCRATCHPAD] * n
+    assert row_bytes(accumulator_row_layout(config)) == \
+        LOAD_LANE_BYTES[LoadTarget.ACCUMULATOR] * n == STORE_LANE_BYTES[StoreMode.RAW] * n
+    assert row_bytes(quant_row_layout(config)) == LOAD_LANE_BYTES[LoadTarget.QUANT] * n
+    from amaranth.hdl import Fragment
+    from rtl.requantizer import Requantizer
+    requantizer = Requantizer(config)
+    Fragment.get(requantizer, None)  # elaborated, as inside the STORE unit
+    assert row_bytes(requantizer.result_row.shape()) == STORE_LANE_BYTES[StoreMode.REQUANT] * n

@@ -129,7 +129,8 @@ def test_qlinear_conv_matches_onnxruntime(npu, rng, case):
     out_channels = case["w"][0]
     x = quantized(rng, x_dtype, case["shape"])
     w = quantized(rng, np.int8, case["w"])
-    w_scale = np.asarray(rng.uniform(0.005, 0.02, out_channels if case.get("per_channel") else None))
+    per_channel = out_channels if case.get("per_channel") else None
+    w_scale = np.asarray(rng.uniform(0.005, 0.02, per_channel))
     bias = rng.integers(-2000, 2000, out_channels).astype(np.int32) if case.get("bias") else None
     args = (x, np.float32(0.02), zero_point(rng, x_dtype), w, w_scale.astype(np.float32),
             np.zeros(out_channels if case.get("per_channel") else (), np.int8),

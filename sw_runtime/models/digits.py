@@ -134,7 +134,8 @@ def train(data, epochs=40, batch=64, learning_rate=3e-3, log=print):
                     params[key] -= (learning_rate * (m / (1 - 0.9 ** t)) /
                                     (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)).astype(np.float32)
         if log and (epoch + 1) % 10 == 0:
-            log(f"  epoch {epoch + 1}: test accuracy {accuracy(forward(params, data.test_x), data.test_y):.1%}")
+            test_accuracy = accuracy(forward(params, data.test_x), data.test_y)
+            log(f"  epoch {epoch + 1}: test accuracy {test_accuracy:.1%}")
     return params
 
 
