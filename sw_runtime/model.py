@@ -358,7 +358,6 @@ class ModelDevice(Device):
         self._error = ("NONE", 0)
         self._counters = {}
         self._problem = None
-        self.last_machine = None
 
     # -- DRAM ---------------------------------------------------------------------------------
 
@@ -423,7 +422,6 @@ class ModelDevice(Device):
     def _start(self):
         base, count = self._writable["INSN_BASE"], self._writable["INSN_COUNT"]
         machine = _Machine(self.config, self.memories, self.dram, self.dram_size)
-        self.last_machine = machine
         self._status = {"busy": 0, "done": 0, "error": 0}
 
         def fetch(index):

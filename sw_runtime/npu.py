@@ -13,6 +13,7 @@ back. Zero points of uint8 activations are folded into the bias; weight zero poi
 than 0 (in the int8 domain) are corrected on the host from the raw int32 sums.
 """
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -53,6 +54,17 @@ def _sum_stats(runs):
              for name in ("cycles", "array_active", "load_busy", "store_busy", "compute_stall",
                           "bytes_read", "bytes_written", "instructions", "wall_seconds")}
     return RunStats(**total)
+
+
+def _measured(operator):
+    """An operator whose programs' counters, summed, become ``last_run``."""
+    @functools.wraps(operator)
+    def measured(self, *args, **kwargs):
+        self._runs = []
+        result = operator(self, *args, **kwargs)
+        self.last_run = _sum_stats(self._runs)
+        return result
+    return measured
 
 
 def _open_device(backend, n, options):
@@ -104,6 +116,7 @@ class Npu:
 
     # -- operators ---------------------------------------------------------------------------
 
+    @_measured
     def matmul(self, a, b):
         """Exact int32 ``a @ b`` of int8 matrices (``a`` may be a vector)."""
         a, b = np.asarray(a), np.asarray(b)
@@ -119,11 +132,10 @@ class Npu:
         if a.shape[1] != b.shape[0]:
             raise NpuShapeError(f"matmul: inner dimensions differ: a is {a.shape}, "
                                 f"b is {b.shape}")
-        self._runs = []
         result = self._gemm(a, b, None, None)
-        self.last_run = _sum_stats(self._runs)
         return result[0] if vector else result
 
+    @_measured
     def qlinear_matmul(self, a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale,
                        y_zero_point, *, relu=False):
         """ONNX QLinearMatMul: int8/uint8 ``a`` (..., M, K) times ``b`` (K, N) or batched
@@ -143,7 +155,6 @@ class Npu:
         a_zero_point = check_zero_point("a_zero_point", a_zero_point, a.dtype)
         b_zero_point = check_zero_point("b_zero_point", b_zero_point, b.dtype, cols)
         y_zero_point = check_output_zero_point(y_zero_point)
-        self._runs = []
         lead = a.shape[:-2] if a.ndim >= 2 else ()
         batch = np.broadcast_shapes(lead, b.shape[:-2]) if b.ndim > 2 else lead
         a_rows = a.reshape(-1, a.shape[-1]) if b.ndim == 2 else None
@@ -162,9 +173,9 @@ class Npu:
             out = np.stack(outs).reshape(batch + (a_b.shape[-2], cols))
             if a.ndim == 1:
                 out = out[..., 0, :]
-        self.last_run = _sum_stats(self._runs)
         return out
 
+    @_measured
     def qlinear_conv(self, x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale,
                      y_zero_point, bias=None, strides=(1, 1), pads=(0, 0, 0, 0),
                      dilations=(1, 1), group=1, *, relu=False):
@@ -209,7 +220,6 @@ class Npu:
         w_scale_full = np.broadcast_to(w_scale, (out_channels,))
         w_zero_full = np.broadcast_to(w_zero_point, (out_channels,))
         per_group = out_channels // group
-        self._runs = []
         outputs = []
         for g in range(group):
             channel_slice = slice(g * group_channels, (g + 1) * group_channels)
@@ -222,7 +232,6 @@ class Npu:
                 None if bias is None else bias[out_slice],
                 x_scale * w_scale_full[out_slice] / y_scale, y_zero_point, relu))
         out = np.concatenate(outputs, axis=1)  # (batch * out_h * out_w, out_channels)
-        self.last_run = _sum_stats(self._runs)
         return np.ascontiguousarray(
             out.reshape(batch, out_h, out_w, out_channels).transpose(0, 3, 1, 2))
 

@@ -41,7 +41,6 @@ class ProgramBuilder:
         self._dram = DramTracker()
         self._taker = {}  # (channel, giver index) -> index of the instruction taking it
         self._last_giver = {}  # channel -> index of its latest pushing instruction
-        self.relays = 0
 
     # -- instructions -------------------------------------------------------------------------
 
@@ -88,9 +87,6 @@ class ProgramBuilder:
                    for opcode, operands, deps in self._entries]
         program.append(finish())
         return program
-
-    def __len__(self):
-        return len(self._entries)
 
     # -- dependency placement -----------------------------------------------------------------
 
@@ -183,5 +179,4 @@ class ProgramBuilder:
             self._positions[Unit.COMPUTE].append(len(self._entries))
             self._entries.append((Opcode.COMPUTE, dict(weight_addr=0, act_addr=0, rows=0,
                                                        acc_addr=0, accumulate=0), relay_deps))
-            self.relays += 1
         return taker
