@@ -19,7 +19,8 @@ from .assembler import encode_program
 from .errors import DeviceError, DeviceTimeout, NpuValueError
 from .registers import REGISTERS, Registers
 
-__all__ = ["Device", "HardwareConfig", "RunStats", "run_program", "DEFAULT_DRAM_SIZE"]
+__all__ = ["Device", "SimulatorDevice", "HardwareConfig", "RunStats", "run_program",
+           "as_dram_bytes", "DEFAULT_DRAM_SIZE"]
 
 DEFAULT_DRAM_SIZE = 256 * 2 ** 20
 ID_MAGIC = REGISTERS["ID"]["fields"]["magic"]["reset"]
@@ -136,6 +137,35 @@ class Device(ABC):
 
     def __exit__(self, *exc):
         self.close()
+
+
+class SimulatorDevice(Device):
+    """A simulated RTL that serves requests (``read32``, ``write32``, ``wait_idle``,
+    ``sim_cycles``) one at a time through ``_call``; simulated time advances only inside
+    them."""
+
+    @abstractmethod
+    def _call(self, request, *args): ...
+
+    def read32(self, offset):
+        return self._call("read32", offset)
+
+    def write32(self, offset, value):
+        self._call("write32", offset, value)
+
+    def wait_idle(self, timeout_s):
+        return self._call("wait_idle", timeout_s)
+
+    def sim_cycles(self):
+        """Cycles simulated since the device opened."""
+        return self._call("sim_cycles")
+
+
+def as_dram_bytes(data) -> np.ndarray:
+    """What a DRAM write takes (bytes, or any numpy array as its raw bytes) as a uint8 view."""
+    if isinstance(data, np.ndarray):
+        return np.ascontiguousarray(data).reshape(-1).view(np.uint8)
+    return np.frombuffer(bytes(data), dtype=np.uint8)
 
 
 def _perf_counters(regs):

@@ -23,7 +23,7 @@ from rtl.isa import (INSTRUCTION_BYTES, LOAD_LANE_BYTES, STORE_LANE_BYTES, LoadT
 from rtl.regmap import config_registers
 
 from .assembler import AssemblyError, Instruction
-from .device import DEFAULT_DRAM_SIZE, ID_MAGIC, Device
+from .device import DEFAULT_DRAM_SIZE, ID_MAGIC, Device, as_dram_bytes
 from .errors import DeadlockError, RaceError
 from .golden import requantize
 from .ordering import (UNIT_OF_OPCODE, ClockTracker, DramPattern, DramTracker, Event, Memory,
@@ -362,8 +362,7 @@ class ModelDevice(Device):
     # -- DRAM ---------------------------------------------------------------------------------
 
     def write_dram(self, addr, data):
-        data = np.frombuffer(bytes(data), dtype=np.uint8) if not isinstance(
-            data, np.ndarray) else data.reshape(-1).view(np.uint8)
+        data = as_dram_bytes(data)
         self.check_dram_range(addr, data.size, "write")
         self.dram[addr:addr + data.size] = data
 

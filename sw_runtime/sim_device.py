@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .device import DEFAULT_DRAM_SIZE, Device
+from .device import DEFAULT_DRAM_SIZE, SimulatorDevice, as_dram_bytes
 from .errors import BackendError, NpuValueError
 
 __all__ = ["SimDevice", "send_message", "receive_message"]
@@ -52,7 +52,7 @@ def receive_message(sock):
     return pickle.loads(_receive_exactly(sock, length))
 
 
-class SimDevice(Device):
+class SimDevice(SimulatorDevice):
     def __init__(self, simulator="verilator", *, n=None, config=None,
                  dram_size=DEFAULT_DRAM_SIZE, log=print):
         from rtl.config import NpuConfig
@@ -130,28 +130,14 @@ class SimDevice(Device):
 
     # -- Device -----------------------------------------------------------------------------
 
-    def read32(self, offset):
-        return self._call("read32", offset)
-
-    def write32(self, offset, value):
-        self._call("write32", offset, value)
-
     def write_dram(self, addr, data):
-        data = np.asarray(data).reshape(-1).view(np.uint8).tobytes() \
-            if isinstance(data, np.ndarray) else bytes(data)
+        data = as_dram_bytes(data).tobytes()
         self.check_dram_range(addr, len(data), "write")
         self._call("write_dram", addr, data)
 
     def read_dram(self, addr, length):
         self.check_dram_range(addr, length, "read")
         return np.frombuffer(self._call("read_dram", addr, length), dtype=np.uint8).copy()
-
-    def wait_idle(self, timeout_s):
-        return self._call("wait_idle", timeout_s)
-
-    def sim_cycles(self):
-        """Cycles simulated since the device opened."""
-        return self._call("sim_cycles")
 
     def close(self):
         if self._sock is not None:

@@ -1,9 +1,10 @@
-"""The runtime on the simulated RTL (Verilator; Icarus where installed), from a plain script.
+"""The runtime on the simulated RTL (Verilator, Amaranth's simulator; Icarus where installed),
+from a plain script.
 
-Each backend runs in its subprocess, as a user's script would use it. Results must be
-bit-exact with the golden model and with the instruction-level model, and the byte counters
-must agree with the model's; faults and hangs come back as named exceptions and the device
-recovers from both.
+Verilator and Icarus run in a subprocess, Amaranth's simulator in a thread, as a user's
+script would use them. Results must be bit-exact with the golden model and with the
+instruction-level model, and the byte counters must agree with the model's; faults and hangs
+come back as named exceptions and the device recovers from both.
 """
 
 import numpy as np
@@ -16,10 +17,11 @@ from sw_runtime.device import run_program
 from sw_runtime.errors import DeviceError, DeviceTimeout, NpuValueError
 from sw_runtime.golden import matmul_int8
 
-BACKENDS = [("verilator", 8), ("icarus", 4)]
+BACKENDS = [("verilator", 8), ("icarus", 4), ("amaranth", 4)]
 
 
-@pytest.fixture(scope="module", params=[b for b in BACKENDS if b[0] in available_simulators()],
+@pytest.fixture(scope="module", params=[b for b in BACKENDS
+                        if b[0] in (*available_simulators(), "amaranth")],
                 ids=lambda b: f"{b[0]}-n{b[1]}")
 def pair(request):
     simulator, n = request.param
