@@ -8,7 +8,8 @@ Writes ``build/bench/report.json`` and ``build/bench/utilization.png``:
   (``sw_runtime.compiler.roofline_utilization``) and the model's estimate beside them;
 * ``conv``: each layer of the digits CNN (one batch of test images);
 * ``sim_cycles_per_s``: simulated cycles per wall second of each backend on the same
-  program (a 64 x 64 x 64 matmul).
+  program (a 64 x 64 x 64 matmul), and of ``verilator_raw``, the same design and program in a
+  plain C++ clock loop (``sim/raw_verilator.py``): the ceiling without Python.
 
 ``--quick`` keeps the shapes up to 256 (a few minutes instead of about twenty).
 """
@@ -16,11 +17,14 @@ Writes ``build/bench/report.json`` and ``build/bench/utilization.png``:
 import argparse
 import itertools
 import json
+import math
 import time
 
 import numpy as np
 
+from rtl.config import NpuConfig
 from sim.build import BUILD_ROOT, available_simulators
+from sim.raw_verilator import build_raw, record, run_raw
 from sw_runtime import Npu
 from sw_runtime.compiler import roofline_utilization
 
@@ -91,6 +95,7 @@ def bench_conv(npu, images=100):
 def bench_speed(backends, n, rng):
     speeds = {}
     a, b = _operands(rng, *SPEED_SHAPE)
+    speeds["verilator_raw"] = bench_raw_speed(n, a, b)
     for backend in backends:
         with Npu.open(backend, n=n) as npu:
             npu.matmul(a, b)  # warm up (first program, caches)
@@ -103,6 +108,20 @@ def bench_speed(backends, n, rng):
             speeds[backend] = round(npu.last_run.cycles * runs / seconds)
         print(f"{backend}: {speeds[backend]:,} simulated cycles/s", flush=True)
     return speeds
+
+
+def bench_raw_speed(n, a, b, seconds=2.0):
+    """Cycles per second of the plain C++ harness on the matmul program, its output checked."""
+    config = NpuConfig(n=n)
+    recording = record(config, lambda npu: npu.matmul(a, b))
+    harness = build_raw(config)
+    once = run_raw(harness, recording)
+    repeats = max(1, math.ceil(seconds / max(once["wall_seconds"], 1e-6)))
+    figures = run_raw(harness, recording, repeats=repeats)
+    speed = round(figures["sim_cycles"] / figures["wall_seconds"])
+    print(f"verilator_raw: {speed:,} simulated cycles/s ({repeats} runs of the program in C++)",
+          flush=True)
+    return speed
 
 
 def plot(report, path):
@@ -149,8 +168,8 @@ def main(argv=None):
     with Npu.open(args.backend, n=args.n) as npu, Npu.open("model", n=args.n) as model:
         report = {"backend": args.backend, "n": args.n, "seed": args.seed,
                   "matmul": bench_matmul(npu, model, shapes, rng), "conv": bench_conv(npu)}
-    speed_backends = ["model"] + [s for s in ("verilator", "icarus")
-                                  if s in available_simulators()]
+    speed_backends = ["model", "amaranth"] + [s for s in ("verilator", "icarus")
+                                              if s in available_simulators()]
     report["sim_cycles_per_s"] = bench_speed(speed_backends, args.n, rng)
     report["wall_seconds"] = round(time.monotonic() - started, 1)
     REPORT_DIR.mkdir(parents=True, exist_ok=True)

