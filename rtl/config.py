@@ -46,6 +46,10 @@ class NpuConfig:
         Longest burst the DMA issues (AXI4 allows 256).
     axi_max_outstanding : int
         Bursts the DMA keeps in flight per direction.
+    lut_multiplier_rows : int
+        Rows of the array (the bottom ones) whose PEs multiply with LUTs and carry chains
+        instead of a DSP block, to fit an FPGA's DSP budget (e.g. N=12 on the ECP5-85F's 156
+        multipliers). The arithmetic and timing in cycles are the same.
     """
 
     n: int = 8
@@ -59,6 +63,7 @@ class NpuConfig:
     axi_data_width: int = 64
     axi_max_burst_beats: int = 32
     axi_max_outstanding: int = 4
+    lut_multiplier_rows: int = 0
 
     def __post_init__(self):
         for field in fields(self):
@@ -93,6 +98,9 @@ class NpuConfig:
         if not 1 <= self.axi_max_outstanding <= 16:
             raise ConfigError(f"axi_max_outstanding must be between 1 and 16, "
                               f"not {self.axi_max_outstanding!r}")
+        if not 0 <= self.lut_multiplier_rows <= self.n:
+            raise ConfigError(f"lut_multiplier_rows must be between 0 and n ({self.n}), "
+                              f"not {self.lut_multiplier_rows!r}")
         if not 1 <= self.command_queue_depth <= 64:
             raise ConfigError(f"command_queue_depth must be between 1 and 64, "
                               f"not {self.command_queue_depth!r}")

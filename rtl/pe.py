@@ -6,7 +6,15 @@ from amaranth.lib.wiring import In, Out
 
 from .config import NpuConfig
 
-__all__ = ["ProcessingElement"]
+__all__ = ["ProcessingElement", "lut_product"]
+
+
+def lut_product(a, b):
+    """``a * b`` of signed values as a sum of shifted partial products, with no multiply
+    operator for synthesis to map onto a DSP block: it becomes LUTs and carry chains."""
+    top = len(a) - 1
+    terms = [Mux(a[i], b, 0) << i for i in range(top)]
+    return sum(terms[1:], terms[0]) - (Mux(a[top], b, 0) << top)  # a's sign bit weighs -2**top
 
 
 class ProcessingElement(wiring.Component):
@@ -38,10 +46,13 @@ class ProcessingElement(wiring.Component):
         ``swap_in`` delayed one cycle, to the right neighbour.
     psum_out : Out(signed(32))
         ``psum_in + act_in * weight``, registered, to the PE below.
+
+    ``lut_multiplier`` builds the product from LUTs (``lut_product``) instead of a DSP block.
     """
 
-    def __init__(self, config: NpuConfig):
+    def __init__(self, config: NpuConfig, *, lut_multiplier=False):
         self._config = config
+        self._lut_multiplier = lut_multiplier
         data = signed(config.data_width)
         acc = signed(config.acc_width)
         super().__init__({
@@ -66,10 +77,12 @@ class ProcessingElement(wiring.Component):
         with m.If(self.swap_in):
             m.d.sync += weight.eq(weight_shadow)
 
+        product = lut_product(self.act_in, weight) if self._lut_multiplier \
+            else self.act_in * weight
         m.d.sync += [
             self.act_out.eq(self.act_in),
             self.swap_out.eq(self.swap_in),
             # Wraps modulo 2**32 like int32 arithmetic; the golden model does the same.
-            self.psum_out.eq(self.psum_in + self.act_in * weight),
+            self.psum_out.eq(self.psum_in + product),
         ]
         return m

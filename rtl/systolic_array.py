@@ -66,7 +66,9 @@ class SystolicArray(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         n = self._config.n
-        pes = [[ProcessingElement(self._config) for _ in range(n)] for _ in range(n)]
+        first_lut_row = n - self._config.lut_multiplier_rows
+        pes = [[ProcessingElement(self._config, lut_multiplier=k >= first_lut_row)
+                for _ in range(n)] for k in range(n)]
         for k in range(n):
             for j in range(n):
                 m.submodules[f"pe_{k}_{j}"] = pes[k][j]

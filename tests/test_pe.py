@@ -1,10 +1,13 @@
-"""The processing element in Amaranth's simulator, beside a behavioural model."""
+"""The processing element in Amaranth's simulator, beside a behavioural model, with the
+product from a DSP-style multiply or from LUTs."""
 
 import numpy as np
+import pytest
+from amaranth import Module, Signal, signed
 from amaranth.sim import Simulator
 
 from rtl.config import NpuConfig
-from rtl.pe import ProcessingElement
+from rtl.pe import ProcessingElement, lut_product
 
 
 class PeModel:
@@ -24,11 +27,12 @@ class PeModel:
             self.shadow = shadow_in
 
 
-def test_pe_matches_model():
+@pytest.mark.parametrize("lut_multiplier", [False, True])
+def test_pe_matches_model(lut_multiplier):
     seed = 1234
     print(f"seed={seed}")
     rng = np.random.default_rng(seed)
-    dut = ProcessingElement(NpuConfig(n=4))
+    dut = ProcessingElement(NpuConfig(n=4), lut_multiplier=lut_multiplier)
     model = PeModel()
     extremes = [-128, 127, -(2 ** 31), 2 ** 31 - 1]
 
@@ -49,5 +53,26 @@ def test_pe_matches_model():
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
+
+
+def test_lut_product_is_exact_for_every_int8_pair():
+    a, b = Signal(signed(8)), Signal(signed(8))
+    product = Signal(signed(16))
+    m = Module()
+    m.d.comb += product.eq(lut_product(a, b))
+    values = np.arange(-128, 128)
+
+    async def testbench(ctx):
+        for x in values:
+            ctx.set(a, int(x))
+            row = []
+            for y in values:
+                ctx.set(b, int(y))
+                row.append(ctx.get(product))
+            np.testing.assert_array_equal(row, x * values, err_msg=f"a={x}")
+
+    sim = Simulator(m)
     sim.add_testbench(testbench)
     sim.run()

@@ -22,12 +22,12 @@ def schedule_tiles(n, tiles):
     return cycles
 
 
-@pytest.mark.parametrize("n", [2, 3, 4])
-def test_array_runs_tiles_back_to_back(n):
+@pytest.mark.parametrize("n, lut_rows", [(2, 0), (3, 0), (4, 0), (4, 2)])
+def test_array_runs_tiles_back_to_back(n, lut_rows):
     seed = 100 + n
     print(f"seed={seed}")
     rng = np.random.default_rng(seed)
-    config = NpuConfig(n=n)
+    config = NpuConfig(n=n, lut_multiplier_rows=lut_rows)
     tiles = []
     for rows in [1, n - 1, n, n + 3, 1, 1, 2 * n, 5]:
         weights = rng.integers(-128, 128, size=(n, n), dtype=np.int8)
