@@ -92,7 +92,11 @@ class LoadUnit(wiring.Component):
 
         insn = Signal(LoadInstruction)
         index = Signal(32)
-        row = Signal(17)  # rows of the target written so far
+        # The target row the packer's next row goes to, and whether it exists, both kept a
+        # row ahead so that the range check is a register, not an adder and a comparator in
+        # front of the packer's pop.
+        address = Signal(17)
+        address_in_range = Signal()
         transfer_sent = Signal()
 
         raise_any_fault = fault_raiser(m, self)
@@ -109,11 +113,15 @@ class LoadUnit(wiring.Component):
                 m.d.comb += self.queue.ready.eq(~self.halt)
                 with m.If(self.queue.valid & ~self.halt):
                     m.d.sync += [insn.eq(self.queue.payload.instruction),
-                                 index.eq(self.queue.payload.index), row.eq(0),
+                                 index.eq(self.queue.payload.index),
                                  transfer_sent.eq(0)]
                     m.next = "START"
             with m.State("START"):
                 m.d.comb += self.busy.eq(1)
+                m.d.sync += address.eq(insn.sram_addr)
+                for target, (_, depth) in targets.items():
+                    with m.If(insn.target == target):
+                        m.d.sync += address_in_range.eq(insn.sram_addr < depth)
                 wants_token = insn.header.deps.pop_next
                 with m.If((insn.rows == 0) | (insn.bytes_per_row == 0)):
                     raise_fault("BAD_TRANSFER")
@@ -132,15 +140,15 @@ class LoadUnit(wiring.Component):
                     with m.If(insn.target == target):
                         wiring.connect(m, wiring.flipped(self.chunk), packer.chunk)
                         m.d.comb += leftover.eq(packer.level != 0)
-                        address = insn.sram_addr + row
                         with m.If(packer.row.valid):
-                            with m.If(address >= depth):
+                            with m.If(~address_in_range):
                                 raise_fault("SRAM_RANGE")
                                 m.next = "STOPPED"
                             with m.Else():
                                 self._write_row(m, target, address, packer)
                                 with m.If(packer.row.ready):
-                                    m.d.sync += row.eq(row + 1)
+                                    m.d.sync += [address.eq(address + 1),
+                                                 address_in_range.eq(address + 1 < depth)]
                 reader_done = transfer_sent & ~self.reader_busy
                 with m.If(self.reader_response_error):
                     raise_fault("AXI_READ_ERROR")
