@@ -3,6 +3,7 @@
 #   make test   run the whole test suite (Verilator, and Icarus when iverilog is on PATH)
 #   make bench  utilization and simulation speed on Verilator: build/bench/report.json + PNG
 #   make synth  synthesis + place and route (yowasp), build/synth/report.json, docs/synthesis.md
+#   make synth-check  the synthesis regression guard (CI): synth/baseline.json, +-10%
 # Variables: PYTHON (interpreter for the venv, 3.11+), NPU_SEED (re-run a random seed),
 #            SIM=verilator|icarus|all and N="4 8" for make sim;
 #            N=8 DEVICE=85k|45k|25k|up5k SEEDS=5 DESIGN=npu|core for make synth;
@@ -17,7 +18,7 @@ DEVICE ?= 85k
 SEEDS ?= 5
 DESIGN ?= npu
 
-.PHONY: all sim test bench synth clean distclean
+.PHONY: all sim test bench synth synth-check clean distclean
 
 all: test
 
@@ -37,6 +38,9 @@ bench: $(STAMP)
 
 synth: $(STAMP)
 	$(VPY) -m synth.run --n $(or $(N),8) --device $(DEVICE) --seeds $(SEEDS) --design $(DESIGN)
+
+synth-check: $(STAMP)
+	$(VPY) -m synth.check
 
 test: $(STAMP)
 	$(VPY) -m pytest

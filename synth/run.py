@@ -30,12 +30,12 @@ BUILD_DIR = REPO_ROOT / "build" / "synth"
 REPORT = BUILD_DIR / "report.json"
 TABLE = REPO_ROOT / "docs" / "synthesis.md"
 
-# Device name -> (family, nextpnr device flag, package)
+# Device name -> (family, nextpnr device flag, package, DSP blocks)
 DEVICES = {
-    "25k": ("ecp5", "--25k", "CABGA256"),
-    "45k": ("ecp5", "--45k", "CABGA256"),
-    "85k": ("ecp5", "--85k", "CABGA381"),
-    "up5k": ("ice40", "--up5k", "sg48"),
+    "25k": ("ecp5", "--25k", "CABGA256", 28),
+    "45k": ("ecp5", "--45k", "CABGA256", 72),
+    "85k": ("ecp5", "--85k", "CABGA381", 156),
+    "up5k": ("ice40", "--up5k", "sg48", 8),
 }
 DESIGNS = {"npu": NpuTop, "core": ComputeCore}
 TARGET_MHZ = 125
@@ -68,16 +68,33 @@ def cell_counts(stat_text, family):
     return counts
 
 
+def dsp_blocks_outside_array(n, design):
+    """DSP blocks the design uses besides one per MAC: four per requantizer lane (a 32 x 32
+    multiply as 16 x 16 parts) and one for STORE's byte count."""
+    return 4 * n + 1 if design == "npu" else 0
+
+
+def lut_multiplier_rows(n, design, dsp_blocks):
+    """Array rows that must multiply in LUTs for the design to fit ``dsp_blocks``."""
+    spare = dsp_blocks - dsp_blocks_outside_array(n, design)
+    if spare < 0:
+        raise SystemExit(f"N={n} {design} needs {-spare} more DSP blocks than the device "
+                         f"has outside the array")
+    return max(0, n - spare // n)
+
+
 def configuration(args):
-    config = NpuConfig(n=args.n)
+    dsp_blocks = DEVICES[args.device][3]
+    memories = {}
     if args.device == "up5k":
         # The UP5K has 30 4-kbit RAMs: small memories for the iCE40 sanity build.
-        config = NpuConfig(n=args.n, scratchpad_depth=256, accumulator_depth=64)
-    return config
+        memories = dict(scratchpad_depth=256, accumulator_depth=64)
+    return NpuConfig(n=args.n, **memories,
+                     lut_multiplier_rows=lut_multiplier_rows(args.n, args.design, dsp_blocks))
 
 
 def run(args):
-    family, device_flag, package = DEVICES[args.device]
+    family, device_flag, package, _ = DEVICES[args.device]
     config = configuration(args)
     name = f"{args.design}_{config.name}_{args.device}"
     work = BUILD_DIR / name
@@ -111,6 +128,7 @@ def run(args):
 
     entry = {
         "design": args.design, "n": config.n, "device": args.device, "package": package,
+        "lut_multiplier_rows": config.lut_multiplier_rows,
         "speed": args.speed if family == "ecp5" else None, **counts,
         "fmax_mhz": {"median": round(statistics.median(fmax), 2), "min": round(min(fmax), 2),
                      "max": round(max(fmax), 2), "seeds": [round(f, 2) for f in fmax]},

@@ -1,12 +1,15 @@
-"""The synthesis flow's own pieces: the serial I/O wrapper and the cell-count parser."""
+"""The synthesis flow's own pieces: the serial I/O wrapper, the cell-count parser, the DSP
+budget and the regression guard's comparison."""
 
 import numpy as np
+import pytest
 from amaranth import *
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
-from synth.run import cell_counts
+from synth.check import regressions
+from synth.run import cell_counts, dsp_blocks_outside_array, lut_multiplier_rows
 from synth.wrapper import SerialIoWrapper
 
 
@@ -65,3 +68,36 @@ def test_cell_counts_reads_yosys_stat():
     assert cell_counts(stat, "ice40") == {"lut4": 696, "ff": 397, "dsp": 4, "bram": 10}
     ecp5 = "  115   CCU2C\n    6   DP16KD\n  510   LUT4\n    4   MULT18X18D\n  998   TRELLIS_FF\n"
     assert cell_counts(ecp5, "ecp5") == {"lut4": 510, "ff": 998, "dsp": 4, "bram": 6}
+
+
+BASELINE = {"lut4": 1000, "ff": 800, "dsp": 13, "bram": 20, "fmax_mhz": 60.0}
+
+
+def test_the_guard_passes_changes_within_ten_percent():
+    measured = {"lut4": 1100, "ff": 700, "dsp": 13, "bram": 22, "fmax_mhz": 54.0}
+    assert regressions(measured, BASELINE) == []
+
+
+@pytest.mark.parametrize("key, value, words", [
+    ("lut4", 1101, "lut4 grew from 1000 to 1101"),
+    ("ff", 881, "ff grew from 800 to 881"),
+    ("dsp", 15, "dsp grew from 13 to 15"),
+    ("bram", 23, "bram grew from 20 to 23"),
+    ("fmax_mhz", 53.9, "Fmax dropped from 60.0 to 53.9 MHz"),
+])
+def test_the_guard_names_each_regression(key, value, words):
+    problems = regressions({**BASELINE, key: value}, BASELINE)
+    assert len(problems) == 1 and problems[0].startswith(words), problems
+
+
+def test_dsp_budget_moves_rows_to_luts_only_when_needed():
+    # N=12 on the 85F: 144 MACs + 49 others > 156 DSPs; 8 DSP rows (96 + 49 = 145) fit.
+    assert lut_multiplier_rows(12, "npu", 156) == 4
+    assert lut_multiplier_rows(10, "npu", 156) == 0  # 100 + 41 = 141 fits
+    assert lut_multiplier_rows(8, "npu", 156) == 0
+    assert lut_multiplier_rows(4, "npu", 28) == 2    # the 25F: 8 + 17 = 25
+    for n, dsp_blocks in [(12, 156), (11, 156), (16, 156), (4, 28), (6, 72)]:
+        rows = lut_multiplier_rows(n, "npu", dsp_blocks)
+        dsp_used = n * (n - rows) + dsp_blocks_outside_array(n, "npu")
+        assert dsp_used <= dsp_blocks, (n, rows)
+        assert rows == 0 or dsp_used + n > dsp_blocks, (n, rows)  # no row more than needed
