@@ -27,8 +27,8 @@ from .device import RunStats, run_program
 from .errors import DeviceMemoryError, NpuShapeError, NpuTypeError, NpuValueError
 from .golden import INT8_MAX, INT8_MIN, requantize
 from .model import check_program
-from .quant import (check_output_zero_point, check_quant_tensor, check_scale, check_zero_point,
-                    from_int8_domain, requant_params, to_int8_domain)
+from .quant import (check_qlinear_params, check_quant_tensor, from_int8_domain, requant_params,
+                    to_int8_domain)
 
 __all__ = ["Npu", "BACKENDS"]
 
@@ -149,12 +149,9 @@ class Npu:
             raise NpuShapeError(f"qlinear_matmul: inner dimensions differ: a is {a.shape}, "
                                 f"b is {b.shape}")
         cols = b.shape[-1]
-        a_scale = check_scale("a_scale", a_scale)
-        b_scale = check_scale("b_scale", b_scale, cols)
-        y_scale = check_scale("y_scale", y_scale)
-        a_zero_point = check_zero_point("a_zero_point", a_zero_point, a.dtype)
-        b_zero_point = check_zero_point("b_zero_point", b_zero_point, b.dtype, cols)
-        y_zero_point = check_output_zero_point(y_zero_point)
+        a_scale, a_zero_point, b_scale, b_zero_point, y_scale, y_zero_point = \
+            check_qlinear_params(("a", "b"), a, b, cols, a_scale, a_zero_point, b_scale,
+                                 b_zero_point, y_scale, y_zero_point)
         lead = a.shape[:-2] if a.ndim >= 2 else ()
         batch = np.broadcast_shapes(lead, b.shape[:-2]) if b.ndim > 2 else lead
         a_rows = a.reshape(-1, a.shape[-1]) if b.ndim == 2 else None
@@ -196,12 +193,9 @@ class Npu:
                 min(strides + dilations) < 1 or min(pads) < 0:
             raise NpuShapeError(f"qlinear_conv: strides {strides} and dilations {dilations} "
                                 f"need two positive values, pads {pads} four non-negative")
-        x_scale = check_scale("x_scale", x_scale)
-        w_scale = check_scale("w_scale", w_scale, out_channels)
-        y_scale = check_scale("y_scale", y_scale)
-        x_zero_point = check_zero_point("x_zero_point", x_zero_point, x.dtype)
-        w_zero_point = check_zero_point("w_zero_point", w_zero_point, w.dtype, out_channels)
-        y_zero_point = check_output_zero_point(y_zero_point)
+        x_scale, x_zero_point, w_scale, w_zero_point, y_scale, y_zero_point = \
+            check_qlinear_params(("x", "w"), x, w, out_channels, x_scale, x_zero_point, w_scale,
+                                 w_zero_point, y_scale, y_zero_point)
         if bias is not None:
             bias = np.asarray(bias)
             if bias.dtype != np.int32:

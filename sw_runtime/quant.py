@@ -6,13 +6,16 @@ into the other, and the zero-point helpers move uint8 tensors into the int8 doma
 array computes in (``u - 128`` is exact, and the zero point moves with it).
 """
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .errors import NpuShapeError, NpuTypeError, NpuValueError
 from .golden import INT32_MAX, REQUANT_SHIFT_MAX, REQUANT_SHIFT_MIN
 
 __all__ = ["requant_params", "to_int8_domain", "from_int8_domain", "check_quant_tensor",
-           "check_scale", "check_zero_point", "check_output_zero_point"]
+           "check_scale", "check_zero_point", "check_output_zero_point", "QLinearParams",
+           "check_qlinear_params"]
 
 QUANT_DTYPES = (np.int8, np.uint8)
 
@@ -49,6 +52,13 @@ def check_quant_tensor(name, value, ndim=None):
     return array
 
 
+def _check_count(name, array, channels, shape):
+    """A scalar, or (when ``channels`` is given) one value or one per channel."""
+    if array.ndim and array.size not in ((1,) if channels is None else (1, channels)):
+        expected = "a scalar" if channels is None else f"a scalar or {channels} values"
+        raise NpuShapeError(f"{name} must be {expected}, not shape {shape}")
+
+
 def check_scale(name, value, channels=None):
     """A positive float scale: a scalar, or one per channel when ``channels`` is given."""
     array = np.asarray(value)
@@ -56,9 +66,7 @@ def check_scale(name, value, channels=None):
                                                                         np.integer):
         raise NpuTypeError(f"{name} must be a number, not dtype {array.dtype}")
     array = array.astype(np.float64).reshape(-1) if array.ndim else array.astype(np.float64)
-    if array.ndim and array.size not in ((1,) if channels is None else (1, channels)):
-        expected = "a scalar" if channels is None else f"a scalar or {channels} values"
-        raise NpuShapeError(f"{name} must be {expected}, not shape {np.shape(value)}")
+    _check_count(name, array, channels, np.shape(value))
     if not np.all(np.isfinite(array)) or np.any(array <= 0):
         raise NpuValueError(f"{name} must be finite and positive, not {value!r}")
     return array
@@ -70,9 +78,7 @@ def check_zero_point(name, value, dtype, channels=None):
     if array.dtype != dtype:
         raise NpuTypeError(f"{name} must have the dtype of its tensor ({np.dtype(dtype)}), "
                            f"not {array.dtype}")
-    if array.ndim and array.size not in ((1,) if channels is None else (1, channels)):
-        expected = "a scalar" if channels is None else f"a scalar or {channels} values"
-        raise NpuShapeError(f"{name} must be {expected}, not shape {array.shape}")
+    _check_count(name, array, channels, array.shape)
     return array.reshape(-1) if array.ndim else array
 
 
@@ -83,6 +89,32 @@ def check_output_zero_point(value):
         raise NpuTypeError(f"y_zero_point must be an int8 or uint8 scalar, not "
                            f"{array.dtype} of shape {array.shape}")
     return array
+
+
+class QLinearParams(NamedTuple):
+    """The checked quantization arguments of a QLinear operator."""
+    input_scale: np.ndarray
+    input_zero_point: np.ndarray
+    weight_scale: np.ndarray
+    weight_zero_point: np.ndarray
+    output_scale: np.ndarray
+    output_zero_point: np.ndarray
+
+
+def check_qlinear_params(names, input_tensor, weight, channels, input_scale, input_zero_point,
+                         weight_scale, weight_zero_point, output_scale, output_zero_point):
+    """Check an ONNX QLinear operator's scales and zero points (the weight's per tensor or
+    per output channel); ``names`` are the operator's for its input and weight, as in
+    ``("a", "b")``, so the messages name the argument the caller passed."""
+    input_name, weight_name = names
+    return QLinearParams(
+        check_scale(f"{input_name}_scale", input_scale),
+        check_zero_point(f"{input_name}_zero_point", input_zero_point, input_tensor.dtype),
+        check_scale(f"{weight_name}_scale", weight_scale, channels),
+        check_zero_point(f"{weight_name}_zero_point", weight_zero_point, weight.dtype,
+                         channels),
+        check_scale("y_scale", output_scale),
+        check_output_zero_point(output_zero_point))
 
 
 def to_int8_domain(array):
