@@ -28,7 +28,8 @@ from sim.harness import DmaCopyHarness
 
 __all__ = ["REPO_ROOT", "BUILD_ROOT", "DESIGNS", "available_simulators", "generate_verilog",
            "build_simulation", "SimulationBuild", "choose_seed", "run_cocotb", "CocotbResults",
-           "config_to_env", "config_from_env", "rng_for", "seeded_rng", "prepare_environment"]
+           "config_to_env", "config_from_env", "rng_for", "seeded_rng", "prepare_environment",
+           "BUILD_ARGS"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_ROOT = REPO_ROOT / "build"
@@ -44,7 +45,7 @@ SIMULATORS = ("verilator", "icarus")
 TIMESCALE = ("1ns", "1ps")  # Amaranth's Verilog has none
 CLOCK_PERIOD_NS = 10
 
-_BUILD_ARGS = {
+BUILD_ARGS = {
     "verilator": ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-O3", "--x-assign", "fast",
                   "--x-initial", "fast"],
     # cocotb passes -g2012, under which Icarus 11 reads combinational outputs as X at time
@@ -140,7 +141,7 @@ def build_simulation(simulator: str, design: str, config: NpuConfig, params=None
     prepare_environment()
     params = dict(params or {})
     source = generate_verilog(design, config, params)
-    build_args = _BUILD_ARGS[simulator]
+    build_args = BUILD_ARGS[simulator]
     key = hashlib.sha256("\n".join(
         [source.read_text(), simulator, *build_args, *TIMESCALE]).encode()).hexdigest()
     variant = _variant(config, params)

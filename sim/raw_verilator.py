@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.build import BUILD_ROOT, REPO_ROOT, generate_verilog, prepare_environment
-from sw_runtime.device import Device, as_dram_bytes
+from sim.build import BUILD_ARGS, BUILD_ROOT, REPO_ROOT, generate_verilog, prepare_environment
+from sw_runtime.device import DEFAULT_DRAM_SIZE, Device, as_dram_bytes
 from sw_runtime.model import ModelDevice
 from sw_runtime.registers import REGISTERS, field_value
 
@@ -27,8 +27,6 @@ __all__ = ["Recording", "build_raw", "record", "run_raw"]
 HARNESS = REPO_ROOT / "sim" / "cpp" / "npu_raw.cpp"
 DRIVER = REPO_ROOT / "firmware" / "src" / "npu_driver.c"
 DRIVER_INCLUDE = REPO_ROOT / "firmware" / "include"
-VERILATOR_FLAGS = ["-O3", "--x-assign", "fast", "--x-initial", "fast", "-Wno-fatal",
-                   "-Wno-lint", "-Wno-style"]
 CXX_FLAGS = "-O2"
 
 
@@ -44,10 +42,10 @@ class Recording:
 class _Recorder(Device):
     """The model device, noting the DRAM writes, the start and the reads of one program."""
 
-    name = "model"
+    name = "recorder"
 
     def __init__(self, config):
-        self._model = ModelDevice(config=config)
+        self._model = ModelDevice(config=config, dram_size=DEFAULT_DRAM_SIZE)
         self.dram_size = self._model.dram_size
         self.recording = Recording()
         self._registers = {}
@@ -86,7 +84,7 @@ def record(config, operation):
     from sw_runtime import Npu
 
     recorder = _Recorder(config)
-    operation(Npu(recorder))
+    operation(Npu(recorder, check_programs=False))  # the model checks as it runs
     if not recorder.recording.instructions:
         raise ValueError("the operation ran no program")
     return recorder.recording
@@ -100,8 +98,9 @@ def build_raw(config, log=print) -> Path:
                          f"{config.axi_data_width}")
     prepare_environment()
     source = generate_verilog("npu_top", config)
-    cxx_flags = f"{CXX_FLAGS} -DNPU_BUS_BYTES={bus_bytes} -I{DRIVER_INCLUDE}"
-    flags = [*VERILATOR_FLAGS, "-CFLAGS", cxx_flags]
+    cxx_flags = (f"{CXX_FLAGS} -DNPU_BUS_BYTES={bus_bytes} -DNPU_DRAM_BYTES={DEFAULT_DRAM_SIZE} "
+                 f"-I{DRIVER_INCLUDE}")
+    flags = [*BUILD_ARGS["verilator"], "-CFLAGS", cxx_flags]
     inputs = [source, HARNESS, DRIVER, DRIVER_INCLUDE / "npu_driver.h",
               DRIVER_INCLUDE / "npu_regs.h"]
     key = hashlib.sha256("\n".join([*(p.read_text() for p in inputs), *flags]).encode())

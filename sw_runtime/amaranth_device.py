@@ -11,6 +11,7 @@ import queue
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -28,6 +29,19 @@ STATUS_POLL_CYCLES = 256  # cycles between STATUS reads while waiting for the en
 _CLOSE = object()
 
 
+@dataclass
+class _Burst:
+    """An accepted AXI burst: where its next beat goes and how many are left."""
+    id: int
+    addr: int
+    beats: int
+    in_range: bool
+
+    @property
+    def response(self):
+        return Response.OKAY if self.in_range else Response.SLVERR
+
+
 class _Dram:
     """DRAM as an AXI4 subordinate process: accepts every address at once, answers reads in
     order one beat per cycle, takes write data as it comes, one B response per burst."""
@@ -38,14 +52,15 @@ class _Dram:
         self.beat_bytes = beat_bytes
         self.cycles = 0
 
-    def _in_range(self, addr, beats):
-        return addr + beats * self.beat_bytes <= len(self.memory)
+    def _burst(self, axi_id, addr, axi_len):
+        beats = axi_len + 1  # AxLEN counts beats minus one
+        return _Burst(axi_id, addr, beats, addr + beats * self.beat_bytes <= len(self.memory))
 
     async def process(self, ctx):
         bus, beat = self.bus, self.beat_bytes
-        reads = deque()      # [id, next address, beats left, in range]
-        writes = deque()     # [id, next address, in range] whose data is still to come
-        responses = deque()  # (id, resp) of finished write bursts
+        reads = deque()      # read bursts with beats still to send
+        writes = deque()     # write bursts whose data is still to come
+        responses = deque()  # finished write bursts waiting for their B response
         ctx.set(bus.arready, 1)
         ctx.set(bus.awready, 1)
         inputs = (bus.arvalid, bus.arid, bus.araddr, bus.arlen, bus.rready,
@@ -57,45 +72,42 @@ class _Dram:
             self.cycles += 1
             # What happened at this edge.
             if arvalid:
-                reads.append([arid, araddr, arlen + 1, self._in_range(araddr, arlen + 1)])
+                reads.append(self._burst(arid, araddr, arlen))
             if rvalid and rready:
-                burst = reads[0]
-                burst[1] += beat
-                burst[2] -= 1
-                if burst[2] == 0:
+                reads[0].addr += beat
+                reads[0].beats -= 1
+                if reads[0].beats == 0:
                     reads.popleft()
             if awvalid:
-                writes.append([awid, awaddr, self._in_range(awaddr, awlen + 1), awlen + 1])
+                writes.append(self._burst(awid, awaddr, awlen))
             if wready and wvalid:
                 burst = writes[0]
-                if burst[2]:
-                    self._write_beat(burst[1], wdata, wstrb)
-                burst[1] += beat
-                burst[3] -= 1
-                if burst[3] == 0:
-                    writes.popleft()
-                    status = Response.OKAY if burst[2] else Response.SLVERR
-                    responses.append((burst[0], status))
+                if burst.in_range:
+                    self._write_beat(burst.addr, wdata, wstrb)
+                burst.addr += beat
+                burst.beats -= 1
+                if burst.beats == 0:
+                    responses.append(writes.popleft())
             if bvalid and bready:
                 responses.popleft()
             # What the subordinate drives until the next edge.
             rvalid = bool(reads)
             ctx.set(bus.rvalid, rvalid)
             if rvalid:
-                rid, addr, left, ok = reads[0]
-                data = int.from_bytes(self.memory[addr:addr + beat].tobytes(), "little") \
-                    if ok else 0
-                ctx.set(bus.rid, rid)
+                burst = reads[0]
+                data = int.from_bytes(self.memory[burst.addr:burst.addr + beat].tobytes(),
+                                      "little") if burst.in_range else 0
+                ctx.set(bus.rid, burst.id)
                 ctx.set(bus.rdata, data)
-                ctx.set(bus.rresp, Response.OKAY if ok else Response.SLVERR)
-                ctx.set(bus.rlast, left == 1)
+                ctx.set(bus.rresp, burst.response)
+                ctx.set(bus.rlast, burst.beats == 1)
             wready = bool(writes)
             ctx.set(bus.wready, wready)
             bvalid = bool(responses)
             ctx.set(bus.bvalid, bvalid)
             if bvalid:
-                ctx.set(bus.bid, responses[0][0])
-                ctx.set(bus.bresp, responses[0][1])
+                ctx.set(bus.bid, responses[0].id)
+                ctx.set(bus.bresp, responses[0].response)
 
     def _write_beat(self, addr, wdata, wstrb):
         data = wdata.to_bytes(self.beat_bytes, "little")

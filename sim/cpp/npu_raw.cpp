@@ -30,8 +30,9 @@ extern "C" {
 
 namespace {
 
-const uint64_t DRAM_BYTES = 256ull << 20;
-const unsigned BEAT_BYTES = NPU_BUS_BYTES;  // from the build: the configuration's bus
+// From the build: the configuration's bus and the runtime's DRAM size.
+const uint64_t DRAM_BYTES = NPU_DRAM_BYTES;
+const unsigned BEAT_BYTES = NPU_BUS_BYTES;
 const unsigned OKAY = 0, SLVERR = 2;
 
 struct Burst {
