@@ -7,9 +7,10 @@ from amaranth.lib.wiring import In, Out
 from .config import NpuConfig
 from .isa import QuantParams
 
-__all__ = ["Requantizer", "REQUANTIZER_LATENCY"]
+__all__ = ["Requantizer", "REQUANTIZER_LATENCY", "MULTIPLIERS_PER_LANE"]
 
 REQUANTIZER_LATENCY = 6
+MULTIPLIERS_PER_LANE = 4  # the 16 x 16 partial products of stage 2, one DSP block each
 
 
 class _Lane(Elaboratable):

@@ -23,6 +23,7 @@ from amaranth.back import rtlil
 from rtl.compute_core import ComputeCore
 from rtl.config import NpuConfig
 from rtl.npu import NpuTop
+from rtl.requantizer import MULTIPLIERS_PER_LANE
 from synth.wrapper import SerialIoWrapper
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -69,9 +70,9 @@ def cell_counts(stat_text, family):
 
 
 def dsp_blocks_outside_array(n, design):
-    """DSP blocks the design uses besides one per MAC: four per requantizer lane (a 32 x 32
-    multiply as 16 x 16 parts) and one for STORE's byte count."""
-    return 4 * n + 1 if design == "npu" else 0
+    """DSP blocks the design uses besides one per MAC: the requantizer lanes' multipliers and
+    one for STORE's byte count."""
+    return MULTIPLIERS_PER_LANE * n + 1 if design == "npu" else 0
 
 
 def lut_multiplier_rows(n, design, dsp_blocks):
