@@ -37,10 +37,12 @@ class Accumulator(wiring.Component):
     """``accumulator_depth`` rows of N int32.
 
     A result row from the array either overwrites its row or is added to it (lane-wise,
-    wrapping modulo 2**32). The add is a read-modify-write over two cycles: the update is
-    registered while its row is read, and written on the next cycle. The read port is
-    transparent to the write port, so back-to-back updates of one row see each other
-    without a stall.
+    wrapping modulo 2**32). The add is a read-modify-write over three cycles, so the block
+    RAM's slow read and the 32-bit add are in different cycles: the row is read (A), its old
+    value registered (B), and the sum written (C). An update two ahead of another writes in
+    the cycle its successor reads (the read port is transparent to the write port); one just
+    ahead writes in the cycle its successor registers the old value, which is forwarded
+    there. Back-to-back updates of one row therefore see each other without a stall.
 
     Members
     -------
@@ -75,27 +77,36 @@ class Accumulator(wiring.Component):
         update_read = memory.read_port(transparent_for=(write_port,))
         wiring.connect(m, wiring.flipped(self.read), memory.read_port())
 
-        # Stage 1: read the row the update goes to, register the update.
-        pending = Signal(accumulator_update_layout(config))
-        pending_valid = Signal()
+        # A: read the row the update goes to, register the update.
+        update_b = Signal(accumulator_update_layout(config))
+        valid_b = Signal()
         m.d.comb += update_read.addr.eq(self.update.addr)
-        m.d.sync += [
-            pending.eq(self.update),
-            pending_valid.eq(self.update_valid),
-        ]
-        m.d.comb += self.busy.eq(pending_valid)
+        m.d.sync += [update_b.eq(self.update), valid_b.eq(self.update_valid)]
 
-        # Stage 2: add (or not) and write back.
-        with m.If(pending_valid):
+        # B: register the old row; if C writes that row this cycle, its new value instead.
+        update_c = Signal(accumulator_update_layout(config))
+        valid_c = Signal()
+        old_c = Signal(accumulator_row_layout(config))
+        written = Signal(accumulator_row_layout(config))
+        forward = valid_c & (update_c.addr == update_b.addr)
+        m.d.sync += [
+            update_c.eq(update_b),
+            valid_c.eq(valid_b),
+            old_c.eq(Mux(forward, written, update_read.data)),
+        ]
+        m.d.comb += self.busy.eq(valid_b | valid_c)
+
+        # C: add (or not) and write back.
+        for lane in range(config.n):
+            m.d.comb += written[lane].eq(Mux(update_c.accumulate,
+                                             old_c[lane] + update_c.row[lane],
+                                             update_c.row[lane]))
+        with m.If(valid_c):
             m.d.comb += [
-                write_port.addr.eq(pending.addr),
+                write_port.addr.eq(update_c.addr),
+                write_port.data.eq(written),
                 write_port.en.eq(1),
             ]
-            for lane in range(config.n):
-                m.d.comb += write_port.data[lane].eq(Mux(
-                    pending.accumulate,
-                    update_read.data[lane] + pending.row[lane],
-                    pending.row[lane]))
         with m.Else():
             m.d.comb += [
                 self.write.ready.eq(1),

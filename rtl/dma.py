@@ -92,26 +92,34 @@ class BurstPlanner(wiring.Component):
         m = Module()
         w = self._bus_bytes
         lane_bits = exact_log2(w)
+        max_burst_bytes = self._max_burst_beats * w
         row_addr = Signal(32)
         cursor = Signal(33)  # bit 32 set: the previous burst ended exactly at 2**32
+        page_left = Signal(range(PAGE_BYTES + 1))  # PAGE_BYTES - cursor[:12], kept
+        next_row_addr = Signal(33)                 # row_addr + stride, kept
         row_left = Signal(16)
         rows_left = Signal(16)
         bytes_per_row = Signal(16)
         stride = Signal(32)
 
+        # The burst is the smallest of three limits. The comparisons run side by side and
+        # a one-hot choice picks the result, instead of a chain of minimums.
         offset = cursor[:lane_bits]
-        to_page_end = Signal(range(PAGE_BYTES + 1))
-        m.d.comb += to_page_end.eq(PAGE_BYTES - cursor[:12])
-        to_max_burst = Signal(range(self._max_burst_beats * w + 1))
-        m.d.comb += to_max_burst.eq(self._max_burst_beats * w - offset)
+        # Kept: the cursor is lane-aligned after every burst but a row's last.
+        to_max_burst = Signal(range(max_burst_bytes + 1))
+        last_row = Signal()   # rows_left == 1, kept
+        row_fits_page = row_left <= page_left
+        row_fits_burst = row_left <= to_max_burst
+        page_fits_burst = page_left <= to_max_burst
+        row_done = row_fits_page & row_fits_burst
         burst_bytes = Signal(range(PAGE_BYTES + 1))
-        m.d.comb += burst_bytes.eq(_minimum(m, row_left, to_page_end, to_max_burst))
-        burst_end = Signal(33)
-        m.d.comb += burst_end.eq(cursor + burst_bytes)
-        next_row_addr = Signal(33)
-        m.d.comb += next_row_addr.eq(row_addr + stride)
-        row_done = burst_bytes == row_left
-        last = row_done & (rows_left == 1)
+        with m.If(row_done):
+            m.d.comb += burst_bytes.eq(row_left)
+        with m.Elif(page_fits_burst):
+            m.d.comb += burst_bytes.eq(page_left)
+        with m.Else():
+            m.d.comb += burst_bytes.eq(to_max_burst)
+        last = row_done & last_row
 
         m.d.comb += [
             self.burst.payload.addr.eq(Cat(Const(0, lane_bits), cursor[lane_bits:32])),
@@ -123,6 +131,10 @@ class BurstPlanner(wiring.Component):
         with m.If(self.clear):
             m.d.sync += self.wrap_error.eq(0)
 
+        def start_row(addr):
+            return [cursor.eq(addr), page_left.eq(PAGE_BYTES - addr[:12]),
+                    to_max_burst.eq(max_burst_bytes - addr[:lane_bits])]
+
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += self.transfer.ready.eq(~self.abort)
@@ -130,18 +142,24 @@ class BurstPlanner(wiring.Component):
                     payload = self.transfer.payload
                     m.d.sync += [
                         row_addr.eq(payload.dram_addr),
-                        cursor.eq(payload.dram_addr),
+                        *start_row(payload.dram_addr),
                         row_left.eq(payload.bytes_per_row),
                         bytes_per_row.eq(payload.bytes_per_row),
                         rows_left.eq(payload.rows),
+                        last_row.eq(payload.rows == 1),
                         stride.eq(payload.stride),
                     ]
-                    m.next = "PLAN"
+                    m.next = "FIRST"
+            with m.State("FIRST"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += next_row_addr.eq(row_addr + stride)
+                m.next = "PLAN"
             with m.State("PLAN"):
                 m.d.comb += self.busy.eq(1)
-                # The burst wraps, or the next row would start past the address space.
-                wraps = (cursor[32] | (burst_end > 2 ** 32) |
-                         (row_done & ~last & next_row_addr[32]))
+                # A burst never crosses a 4 KiB page, so none starting below 2**32 wraps;
+                # only one starting at 2**32 (the previous ended there) or a next row
+                # starting past the address space does.
+                wraps = cursor[32] | (row_done & ~last & next_row_addr[32])
                 with m.If(self.abort):
                     m.next = "IDLE"
                 with m.Elif(wraps):
@@ -155,14 +173,26 @@ class BurstPlanner(wiring.Component):
                         with m.Elif(row_done):
                             m.d.sync += [
                                 row_addr.eq(next_row_addr),
-                                cursor.eq(next_row_addr),
+                                next_row_addr.eq(next_row_addr + stride),
+                                *start_row(next_row_addr),
                                 row_left.eq(bytes_per_row),
                                 rows_left.eq(rows_left - 1),
+                                last_row.eq(rows_left == 2),
+                            ]
+                        with m.Elif(page_fits_burst):
+                            # The burst ran to the page's end: the next starts a page.
+                            m.d.sync += [
+                                cursor.eq(cursor + page_left),
+                                page_left.eq(PAGE_BYTES),
+                                to_max_burst.eq(max_burst_bytes),
+                                row_left.eq(row_left - page_left),
                             ]
                         with m.Else():
                             m.d.sync += [
-                                cursor.eq(burst_end),
-                                row_left.eq(row_left - burst_bytes),
+                                cursor.eq(cursor + to_max_burst),
+                                page_left.eq(page_left - to_max_burst),
+                                to_max_burst.eq(max_burst_bytes),
+                                row_left.eq(row_left - to_max_burst),
                             ]
         return m
 
@@ -224,28 +254,44 @@ class _EngineBase(wiring.Component):
 
     def _beat_lanes(self, m, fifo):
         """Which lanes the next beat of the head burst carries: (start_lane, count, last,
-        advance), ``advance(beat)`` moving on when a beat is transferred."""
+        advance, pending), ``advance(beat)`` moving on when a beat is transferred and
+        ``pending`` saying a beat is ready.
+
+        The beats are planned a stage ahead into a small FIFO, so the data path sees its lane
+        numbers as registers: the minimum and comparisons that split a burst into beats end
+        there instead of running into the data shifters and the bus handshake.
+        """
         w = self._bus_bytes
         head = Signal(_in_flight_layout(w))
         m.d.comb += head.eq(fifo.r_data)
+        beat_layout = data.StructLayout({"start_lane": range(w), "count": range(w + 1),
+                                         "last": 1})
+        m.submodules.beats = beats = SyncFIFOBuffered(
+            width=Shape.cast(beat_layout).width, depth=4)
+
         first_beat = Signal(init=1)
         bytes_left = Signal(range(PAGE_BYTES + 1))
-        start_lane = Signal(range(w))
+        planned = Signal(beat_layout)
         remaining = Signal(range(PAGE_BYTES + 1))
-        count = Signal(range(w + 1))
         m.d.comb += [
-            start_lane.eq(Mux(first_beat, head.offset, 0)),
+            planned.start_lane.eq(Mux(first_beat, head.offset, 0)),
             remaining.eq(Mux(first_beat, head.bytes, bytes_left)),
-            count.eq(_minimum(m, w - start_lane, remaining)),
+            planned.count.eq(_minimum(m, w - planned.start_lane, remaining)),
+            planned.last.eq(planned.count == remaining),
+            beats.w_data.eq(planned),
         ]
-        last = count == remaining
+        plan = fifo.r_rdy & beats.w_rdy
+        m.d.comb += [beats.w_en.eq(plan), fifo.r_en.eq(plan & planned.last)]
+        with m.If(plan):
+            m.d.sync += [bytes_left.eq(remaining - planned.count), first_beat.eq(planned.last)]
 
-        def advance(beat):
-            with m.If(beat):
-                m.d.sync += [bytes_left.eq(remaining - count), first_beat.eq(last)]
-            m.d.comb += fifo.r_en.eq(beat & last)
+        beat = Signal(beat_layout)
+        m.d.comb += beat.eq(beats.r_data)
 
-        return start_lane, count, last, advance
+        def advance(transferred):
+            m.d.comb += beats.r_en.eq(transferred)
+
+        return beat.start_lane, beat.count, beat.last, advance, beats.r_rdy, beats.level
 
     def _address_channel(self, m, planner, prefix, space_left):
         """Drive AR or AW from the planner while ``space_left``.
@@ -317,9 +363,9 @@ class DmaReader(_EngineBase):
         # R side: the burst at the head of in_flight says where its bytes sit. The aligned
         # chunk goes through a register, so the lane arithmetic ends there and does not run
         # on into the consumer's (a gearbox's) shifters.
-        start_lane, count, _, advance = self._beat_lanes(m, in_flight)
+        start_lane, count, _, advance, pending, beats_level = self._beat_lanes(m, in_flight)
         chunk_free = ~self.chunk.valid | self.chunk.ready
-        m.d.comb += axi.rready.eq(in_flight.r_rdy & (discard | chunk_free))
+        m.d.comb += axi.rready.eq(pending & (discard | chunk_free))
         beat = axi.rvalid & axi.rready
         with m.If(discard):
             m.d.sync += self.chunk.valid.eq(0)
@@ -333,7 +379,7 @@ class DmaReader(_EngineBase):
         with m.If(beat & (axi.rresp != Response.OKAY)):
             m.d.sync += self.response_error.eq(1)
         m.d.comb += self.busy.eq(planner.busy | slot_valid | (in_flight.level != 0) |
-                                 self.chunk.valid)
+                                 (beats_level != 0) | self.chunk.valid)
         return m
 
 
@@ -379,17 +425,23 @@ class DmaWriter(_EngineBase):
         m.d.comb += [to_send.w_en.eq(accepted),
                      to_send.w_data.eq(Cat(slot.offset, slot.bytes))]
 
-        start_lane, count, last_beat, advance = self._beat_lanes(m, to_send)
+        start_lane, count, last_beat, advance, pending, beats_level = \
+            self._beat_lanes(m, to_send)
+        # The W channel is driven from registers: a beat is assembled into them when they
+        # are empty or being emptied, so the lane shifts end there, not in the bus.
         strobe = ((Const(1, w + 1) << count) - 1)[:w]
-        m.d.comb += [
-            axi.wdata.eq(self.head.as_value() << Cat(Const(0, 3), start_lane)),
-            axi.wstrb.eq(Mux(discard, 0, strobe << start_lane)),
-            axi.wlast.eq(last_beat),
-            axi.wvalid.eq(to_send.r_rdy & (discard | (self.level >= count))),
-        ]
-        beat = axi.wvalid & axi.wready
-        m.d.comb += self.take.eq(Mux(beat & ~discard, count, 0))
-        advance(beat)
+        load = (~axi.wvalid | axi.wready) & pending & (discard | (self.level >= count))
+        with m.If(load):
+            m.d.sync += [
+                axi.wdata.eq(self.head.as_value() << Cat(Const(0, 3), start_lane)),
+                axi.wstrb.eq(Mux(discard, 0, strobe << start_lane)),
+                axi.wlast.eq(last_beat),
+                axi.wvalid.eq(1),
+            ]
+        with m.Elif(axi.wready):
+            m.d.sync += axi.wvalid.eq(0)
+        m.d.comb += self.take.eq(Mux(load & ~discard, count, 0))
+        advance(load)
 
         m.d.comb += axi.bready.eq(1)
         response = axi.bvalid & axi.bready
@@ -397,5 +449,5 @@ class DmaWriter(_EngineBase):
             m.d.sync += self.response_error.eq(1)
         m.d.sync += awaiting_response.eq(awaiting_response + accepted - response)
         m.d.comb += self.busy.eq(planner.busy | slot_valid | (to_send.level != 0) |
-                                 (awaiting_response != 0))
+                                 (beats_level != 0) | axi.wvalid | (awaiting_response != 0))
         return m

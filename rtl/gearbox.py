@@ -6,9 +6,12 @@ STORE's rows of R bytes leave in beats of up to W bytes. R need not be a multipl
 the other way round (N = 12 gives 12-byte rows on an 8-byte bus).
 """
 
+import math
+
 from amaranth import *
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import exact_log2
 
 __all__ = ["ByteChunk", "row_bytes", "RowPacker", "RowUnpacker"]
 
@@ -28,64 +31,96 @@ def ByteChunk(width_bytes):
     })
 
 
+def ring_bytes(chunk_bytes, row_bytes):
+    """Capacity of a gearbox's ring: whole rows and whole chunk-sized words, with room for a
+    row and two chunks (what full rate needs when ``ready`` looks only at the level)."""
+    step = math.lcm(chunk_bytes, row_bytes)
+    return step * -(-(row_bytes + 2 * chunk_bytes) // step)
+
+
 class RowPacker(wiring.Component):
     """Packs chunks of 1..W bytes into rows of R bytes, in order, at full rate.
+
+    The bytes sit in a ring of whole rows and whole W-byte words. A chunk is written at the
+    write pointer and a row read at the read pointer, each a register, so neither side's
+    handshake feeds the other's data path: ``chunk.ready`` and ``row.valid`` come from the
+    level register, and the handshakes only enable the pointer updates.
 
     Members
     -------
     chunk : In(stream.Signature(ByteChunk(W)))
     row : Out(stream.Signature(ArrayLayout(8, R)))
-    level : Out(range(R + W + 1))
+    level : Out(range(capacity + 1))
         Bytes held (a row ends a transfer only when this returns to 0).
     """
 
     def __init__(self, *, chunk_bytes, row_bytes):
+        if chunk_bytes & (chunk_bytes - 1):
+            raise ValueError(f"chunk_bytes must be a power of two, not {chunk_bytes}")
         self._w = chunk_bytes
         self._r = row_bytes
+        self._capacity = ring_bytes(chunk_bytes, row_bytes)
         super().__init__({
             "chunk": In(stream.Signature(ByteChunk(chunk_bytes))),
             "row": Out(stream.Signature(data.ArrayLayout(8, row_bytes))),
-            "level": Out(range(row_bytes + chunk_bytes + 1)),
+            "level": Out(range(self._capacity + 1)),
         })
 
     def elaborate(self, platform):
         m = Module()
-        w, r = self._w, self._r
-        capacity = r + w
-        buffer = Signal(data.ArrayLayout(8, capacity))
+        w, r, capacity = self._w, self._r, self._capacity
+        words, rows = capacity // w, capacity // r
+        ring = Signal(data.ArrayLayout(8, capacity))
+        # Write pointer as (word, byte offset in the word), and the word after it.
+        write_word = Signal(range(words))
+        write_next_word = Signal(range(words), init=1 % words)
+        write_offset = Signal(range(w))
+        read_row = Signal(range(rows))
         level = self.level
+        # Room for a whole chunk, and a whole row held: both kept with the level, so the
+        # handshakes start from registers.
+        room = Signal(init=1)
+        row_held = Signal()
 
         m.d.comb += [
-            self.row.valid.eq(level >= r),
-            self.row.payload.eq(buffer.as_value()[:8 * r]),
+            self.row.valid.eq(row_held),
+            self.row.payload.eq(Array(ring.as_value()[8 * r * i:8 * r * (i + 1)]
+                                      for i in range(rows))[read_row]),
+            self.chunk.ready.eq(room),
         ]
-        popped = Signal()
-        m.d.comb += popped.eq(self.row.valid & self.row.ready)
-        # Bytes left after this cycle's pop; a chunk fits when they leave room for W more.
-        level_after_pop = Signal.like(level)
-        m.d.comb += level_after_pop.eq(Mux(popped, level - r, level))
-        m.d.comb += self.chunk.ready.eq(level_after_pop <= r)
+        popped = self.row.valid & self.row.ready
         pushed = self.chunk.valid & self.chunk.ready
+        count = self.chunk.payload.count
 
-        # Drop the popped row, then place the chunk's valid bytes at level_after_pop.
-        kept = Mux(popped, buffer.as_value() >> (8 * r), buffer.as_value())
-        chunk_bits = self.chunk.payload.data.as_value()
-        position = Cat(Const(0, 3), level_after_pop)  # in bits
-        chunk_mask = Signal(8 * w)
-        m.d.comb += chunk_mask.eq(Mux(pushed,
-                                      (Const(1, 8 * w + 1) << Cat(Const(0, 3),
-                                                                  self.chunk.payload.count)) - 1,
-                                      0))
-        placed_mask = Signal(8 * capacity)
-        placed = Signal(8 * capacity)
+        # The chunk and its byte mask shifted to the write offset: two words' worth, the
+        # first for write_word, the second for the word after it.
+        shifted_data = Signal(16 * w)
+        shifted_mask = Signal(2 * w)
         m.d.comb += [
-            placed_mask.eq(chunk_mask << position),
-            placed.eq((chunk_bits & chunk_mask) << position),
+            shifted_data.eq(self.chunk.payload.data.as_value() << Cat(Const(0, 3), write_offset)),
+            shifted_mask.eq((((Const(1, w + 1) << count) - 1)[:w]) << write_offset),
         ]
-        m.d.sync += [
-            buffer.eq((kept & ~placed_mask) | placed),
-            level.eq(level_after_pop + Mux(pushed, self.chunk.payload.count, 0)),
-        ]
+        with m.If(pushed):
+            for word in range(words):
+                for byte in range(w):
+                    lane = ring[word * w + byte]
+                    with m.If((write_word == word) & shifted_mask[byte]):
+                        m.d.sync += lane.eq(shifted_data[8 * byte:8 * byte + 8])
+                    with m.Elif((write_next_word == word) & shifted_mask[w + byte]):
+                        m.d.sync += lane.eq(shifted_data[8 * (w + byte):8 * (w + byte) + 8])
+            end = write_offset + count
+            with m.If(end >= w):
+                m.d.sync += [
+                    write_word.eq(write_next_word),
+                    write_next_word.eq(Mux(write_next_word == words - 1, 0, write_next_word + 1)),
+                ]
+            m.d.sync += write_offset.eq(end[:exact_log2(w)] if w > 1 else 0)
+        with m.If(popped):
+            m.d.sync += read_row.eq(Mux(read_row == rows - 1, 0, read_row + 1))
+        level_next = Signal.like(level)
+        m.d.comb += level_next.eq(level + Mux(pushed, count, 0) - Mux(popped, r, 0))
+        m.d.sync += [level.eq(level_next), room.eq(level_next <= capacity - w),
+                     row_held.eq(level_next >= r)]
         return m
 
 
@@ -93,51 +128,69 @@ class RowUnpacker(wiring.Component):
     """Unpacks rows of R bytes into a byte stream taken 0..W bytes at a time.
 
     The consumer sees the next W bytes (``head``) and how many are held (``level``), and
-    takes ``take`` of them in a cycle (``take <= level``, checked by the consumer).
+    takes ``take`` of them in a cycle (``take <= level``, checked by the consumer). Like
+    ``RowPacker``, the bytes sit in a ring with a register for each pointer: a row is written
+    at a row boundary, ``head`` is read at the read pointer, and ``row.ready`` comes from the
+    level register.
 
     Members
     -------
     row : In(stream.Signature(ArrayLayout(8, R)))
     head : Out(ArrayLayout(8, W))
-    level : Out(range(R + W + 1))
+    level : Out(range(capacity + 1))
     take : In(range(W + 1))
     """
 
     def __init__(self, *, chunk_bytes, row_bytes):
+        if chunk_bytes & (chunk_bytes - 1):
+            raise ValueError(f"chunk_bytes must be a power of two, not {chunk_bytes}")
         self._w = chunk_bytes
         self._r = row_bytes
+        self._capacity = ring_bytes(chunk_bytes, row_bytes)
         super().__init__({
             "row": In(stream.Signature(data.ArrayLayout(8, row_bytes))),
             "head": Out(data.ArrayLayout(8, chunk_bytes)),
-            "level": Out(range(row_bytes + chunk_bytes + 1)),
+            "level": Out(range(self._capacity + 1)),
             "take": In(range(chunk_bytes + 1)),
         })
 
+    @property
+    def capacity(self):
+        return self._capacity
+
     def elaborate(self, platform):
         m = Module()
-        w, r = self._w, self._r
-        capacity = r + w
-        buffer = Signal(data.ArrayLayout(8, capacity))
+        w, r, capacity = self._w, self._r, self._capacity
+        words, rows = capacity // w, capacity // r
+        ring = Signal(data.ArrayLayout(8, capacity))
+        write_row = Signal(range(rows))
+        # Read pointer as (word, byte offset in the word), and the word after it.
+        read_word = Signal(range(words))
+        read_next_word = Signal(range(words), init=1 % words)
+        read_offset = Signal(range(w))
         level = self.level
-        m.d.comb += self.head.eq(buffer.as_value()[:8 * w])
 
-        level_after_take = Signal.like(level)
-        m.d.comb += level_after_take.eq(level - self.take)
-        m.d.comb += self.row.ready.eq(level_after_take <= w)
-        pushed = self.row.valid & self.row.ready
-
-        # Drop the taken bytes, then place a pushed row at level_after_take.
-        kept = buffer.as_value() >> Cat(Const(0, 3), self.take)
-        position = Cat(Const(0, 3), level_after_take)  # in bits
-        row_mask = Mux(pushed, Const((1 << (8 * r)) - 1, 8 * r), 0)
-        placed_mask = Signal(8 * capacity)
-        placed = Signal(8 * capacity)
+        word_values = Array(ring.as_value()[8 * w * i:8 * w * (i + 1)] for i in range(words))
+        window = Cat(word_values[read_word], word_values[read_next_word])
         m.d.comb += [
-            placed_mask.eq(row_mask << position),
-            placed.eq((self.row.payload.as_value() & row_mask) << position),
+            self.head.eq((window >> Cat(Const(0, 3), read_offset))[:8 * w]),
+            self.row.ready.eq(level <= capacity - r),
         ]
+        pushed = self.row.valid & self.row.ready
+        with m.If(pushed):
+            for index in range(rows):
+                with m.If(write_row == index):
+                    m.d.sync += ring.as_value()[8 * r * index:8 * r * (index + 1)].eq(
+                        self.row.payload.as_value())
+            m.d.sync += write_row.eq(Mux(write_row == rows - 1, 0, write_row + 1))
+        end = read_offset + self.take
+        with m.If(end >= w):
+            m.d.sync += [
+                read_word.eq(read_next_word),
+                read_next_word.eq(Mux(read_next_word == words - 1, 0, read_next_word + 1)),
+            ]
         m.d.sync += [
-            buffer.eq((kept & ~placed_mask) | placed),
-            level.eq(level_after_take + Mux(pushed, r, 0)),
+            read_offset.eq(end[:exact_log2(w)] if w > 1 else 0),
+            level.eq(level + Mux(pushed, r, 0) - self.take),
         ]
         return m

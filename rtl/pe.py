@@ -45,7 +45,9 @@ class ProcessingElement(wiring.Component):
     swap_out : Out(1)
         ``swap_in`` delayed one cycle, to the right neighbour.
     psum_out : Out(signed(32))
-        ``psum_in + act_in * weight``, registered, to the PE below.
+        ``psum_in`` plus the product of the activation and weight of one cycle earlier
+        (``act_in * weight`` is registered first), registered, to the PE below. The PE
+        above's ``psum_out`` is one cycle later than its activation too, so they line up.
 
     ``lut_multiplier`` builds the product from LUTs (``lut_product``) instead of a DSP block.
     """
@@ -77,8 +79,12 @@ class ProcessingElement(wiring.Component):
         with m.If(self.swap_in):
             m.d.sync += weight.eq(weight_shadow)
 
-        product = lut_product(self.act_in, weight) if self._lut_multiplier \
-            else self.act_in * weight
+        # The product is registered before the accumulate, so a cycle holds either the
+        # multiplier (a DSP block) or the 32-bit add, never both. Every row adds the same
+        # cycle, so the partial sums stay aligned; the array is one cycle deeper.
+        product = Signal(signed(2 * config.data_width))
+        m.d.sync += product.eq(lut_product(self.act_in, weight) if self._lut_multiplier
+                               else self.act_in * weight)
         m.d.sync += [
             self.act_out.eq(self.act_in),
             self.swap_out.eq(self.swap_in),

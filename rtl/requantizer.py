@@ -9,20 +9,25 @@ from .isa import QuantParams
 
 __all__ = ["Requantizer", "REQUANTIZER_LATENCY", "MULTIPLIERS_PER_LANE"]
 
-REQUANTIZER_LATENCY = 6
+REQUANTIZER_LATENCY = 9
 MULTIPLIERS_PER_LANE = 4  # the 16 x 16 partial products of stage 2, one DSP block each
 
 
 class _Lane(Elaboratable):
     """``clamp(round_half_even(acc * multiplier / 2**(31 + shift)) + zero_point, qmin, qmax)``
-    in six registered stages, short enough for FPGA DSP and carry chains:
+    in nine registered stages, each at most one carry chain or a few LUT levels deep, so the
+    lane keeps up with the array's clock:
 
     1. inputs (the accumulator row arrives straight from a block RAM);
     2. four 16 x 16 partial products of the 32 x 32 multiply, one DSP each;
-    3. their sum, the full 64-bit product;
-    4. floor of the shift, with the half and sticky bits for rounding;
-    5. round half to even;
-    6. zero point and clamp (which also saturates to int8).
+    3. the two middle partial products added;
+    4. the full 64-bit product (the outer partial products do not overlap: a concatenation);
+    5. coarse shift by whole bytes, keeping the byte below as a guard byte, and the sticky
+       bit of everything below that;
+    6. fine shift by 0..7 bits: the floor, the half bit and the rest of the sticky bit;
+    7. round half to even;
+    8. zero point;
+    9. clamp (which also saturates to int8).
     """
 
     def __init__(self):
@@ -32,9 +37,10 @@ class _Lane(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
-        params = [Signal(QuantParams, name=f"params_{stage}") for stage in range(1, 6)]
+        # params[i] is the lane's parameters as seen by stage i + 2.
+        params = [Signal(QuantParams, name=f"params_{stage}") for stage in range(1, 9)]
         m.d.sync += params[0].eq(self.params)
-        for stage in range(1, 5):
+        for stage in range(1, len(params)):
             m.d.sync += params[stage].eq(params[stage - 1])
 
         # 1: inputs.
@@ -54,37 +60,53 @@ class _Lane(Elaboratable):
             low_high.eq(acc_low * mul_high),
             low_low.eq(acc_low * mul_low),
         ]
-        # 3: the product.
+        # 3: the middle partial products.
+        middle = Signal(signed(35))
+        outer = Signal(signed(64))
+        m.d.sync += [middle.eq(high_low + low_high), outer.eq(Cat(low_low, high_high))]
+        # 4: the product.
         product = Signal(signed(64))
-        m.d.sync += product.eq((high_high << 32) + ((high_low + low_high) << 16) + low_low)
-        # 4: floor(product / 2**s) and the rounding bits, s = 31 + shift in 0..62.
+        m.d.sync += product.eq(outer + (middle << 16))
+        # 5: total shift s = 31 + shift in 0..62 = 8 * coarse + fine. Shift right by whole
+        # bytes with a zero guard byte below the product: the byte just below the cut stays
+        # (it holds the half bit for every fine shift), the bytes below it only count for
+        # the sticky bit.
         total_shift = Signal(range(63))
-        m.d.comb += total_shift.eq(31 + params[2].shift)
-        half_position = Signal(range(63))  # total_shift - 1; unused when total_shift is 0
-        m.d.comb += half_position.eq(total_shift - 1)
-        below_half = Signal(64)
-        m.d.comb += below_half.eq((Const(1, 64) << half_position) - 1)
+        m.d.comb += total_shift.eq(31 + params[3].shift)
+        coarse, fine = total_shift[3:], total_shift[:3]
+        guarded = Cat(Const(0, 8), product).as_signed()
+        byte_nonzero = [guarded[8 * i:8 * i + 8] != 0 for i in range(8)]
+        coarse_shifted = Signal(signed(72))
+        coarse_sticky = Signal()
+        fine_shift = Signal(3)
+        m.d.sync += [
+            coarse_shifted.eq(guarded >> Cat(Const(0, 3), coarse)),
+            # Guarded bytes 0..coarse-1 fall off; the guard byte itself is zero.
+            coarse_sticky.eq(Cat(*(byte_nonzero[i] & (i < coarse) for i in range(8))).any()),
+            fine_shift.eq(fine),
+        ]
+        # 6: floor(product / 2**s), the half bit (bit s - 1) and the sticky bit (below it).
         floor = Signal(signed(64))
         half_bit = Signal()
         sticky = Signal()
-        m.d.sync += floor.eq(product >> total_shift)
-        with m.If(total_shift != 0):
-            m.d.sync += [
-                half_bit.eq((product >> half_position)[0]),
-                sticky.eq((product.as_unsigned() & below_half) != 0),
-            ]
-        with m.Else():
-            m.d.sync += [half_bit.eq(0), sticky.eq(0)]
-        # 5: round half to even.
+        below_half = Signal(15)
+        m.d.comb += below_half.eq((Const(1, 16) << (fine_shift + 7)) - 1)
+        m.d.sync += [
+            floor.eq(coarse_shifted >> (fine_shift + 8)),
+            half_bit.eq(coarse_shifted[7:15].bit_select(fine_shift, 1)),
+            sticky.eq(coarse_sticky | (coarse_shifted[:15] & below_half).any()),
+        ]
+        # 7: round half to even.
         rounded = Signal(signed(65))
         m.d.sync += rounded.eq(floor + (half_bit & (sticky | floor[0])))
-        # 6: zero point and clamp.
+        # 8: zero point.
         shifted = Signal(signed(66))
-        m.d.comb += shifted.eq(rounded + params[4].zero_point)
-        with m.If(shifted < params[4].qmin):
-            m.d.sync += self.result.eq(params[4].qmin)
-        with m.Elif(shifted > params[4].qmax):
-            m.d.sync += self.result.eq(params[4].qmax)
+        m.d.sync += shifted.eq(rounded + params[6].zero_point)
+        # 9: clamp.
+        with m.If(shifted < params[7].qmin):
+            m.d.sync += self.result.eq(params[7].qmin)
+        with m.Elif(shifted > params[7].qmax):
+            m.d.sync += self.result.eq(params[7].qmax)
         with m.Else():
             m.d.sync += self.result.eq(shifted)
         return m

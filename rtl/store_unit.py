@@ -10,7 +10,7 @@ from .accumulator import accumulator_row_layout
 from .config import NpuConfig
 from .dma import Transfer, transfer_of
 from .fetch import Fault, QueueEntry, fault_raiser
-from .gearbox import RowUnpacker, row_bytes
+from .gearbox import RowUnpacker, ring_bytes, row_bytes
 from .isa import StoreInstruction, StoreMode
 from .load_unit import quant_row_layout
 from .requantizer import REQUANTIZER_LATENCY, Requantizer
@@ -48,8 +48,10 @@ class StoreUnit(wiring.Component):
     def __init__(self, config: NpuConfig):
         self._config = config
         w = config.bus_bytes
-        # The writer's source holds at most a raw (accumulator) row plus a beat.
-        self._source_capacity = row_bytes(accumulator_row_layout(config)) + w
+        # The writer's source is the larger of the two unpackers' rings (raw rows are 4N).
+        self._source_capacity = max(
+            ring_bytes(w, row_bytes(accumulator_row_layout(config))),
+            ring_bytes(w, config.n * config.data_width // 8))
         super().__init__({
             "queue": In(stream.Signature(QueueEntry)),
             "halt": In(1),

@@ -46,7 +46,7 @@ class DmaCopyHarness(wiring.Component):
         m.submodules.packer = ResetInserter(self.clear)(packer)
         m.submodules.unpacker = ResetInserter(self.clear)(unpacker)
         m.submodules.writer = writer = DmaWriter(
-            **engine, source_capacity=w + self._row_bytes)
+            **engine, source_capacity=unpacker.capacity)
 
         wiring.connect(m, wiring.flipped(self.read_transfer), reader.transfer)
         wiring.connect(m, wiring.flipped(self.write_transfer), writer.transfer)

@@ -11,6 +11,7 @@ Usage: ``python -m synth.run --n 8 --device 85k --seeds 5 [--design npu|core]``.
 
 import argparse
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -112,6 +113,14 @@ def run(args):
         f"-json top.json; tee -q -o stat.txt stat"], work, "yosys.out")
     counts = cell_counts((work / "stat.txt").read_text(), family)
     log(f"[synth] {name}: yosys done in {seconds:.0f} s: {counts}")
+    if family == "ecp5":
+        # Every slow path at once, before place and route names only the worst one.
+        with open(work / "paths.txt", "w") as out:
+            subprocess.run([sys.executable, "-m", "synth.paths", "top.json", "--top", "60"],
+                           cwd=work, stdout=out, check=True, env={**os.environ,
+                                                                  "PYTHONPATH": str(REPO_ROOT)})
+        log(f"[synth] {name}: path estimate: "
+            f"{(work / 'paths.txt').read_text().splitlines()[0]} ({work / 'paths.txt'})")
 
     fmax = []
     for seed in range(1, args.seeds + 1):

@@ -20,8 +20,13 @@ def test_updates_and_writes_match_model():
     model = {}
     lanes = config.n
 
+    def apply(addr, row, accumulate):
+        old = model.get(addr, [0] * lanes)
+        model[addr] = [wrap32(o + r) if accumulate else r for o, r in zip(old, row)]
+
     async def testbench(ctx):
-        pending = []  # writes land one cycle after an update (two-stage RMW)
+        # Updates are written two cycles after they arrive (three-stage RMW).
+        stages = [None, None]
         for cycle in range(600):
             # Few addresses, so the same row is updated on consecutive cycles often.
             update = rng.random() < 0.6
@@ -36,21 +41,22 @@ def test_updates_and_writes_match_model():
             ctx.set(dut.write.valid, write)
             ctx.set(dut.write.payload, {"addr": write_addr, "row": write_row})
             write_accepted = write and ctx.get(dut.write.ready)
-            # The model applies the update registered last cycle, then this cycle's write.
-            for p_addr, p_row, p_acc in pending:
-                old = model.get(p_addr, [0] * lanes)
-                model[p_addr] = [wrap32(o + r) if p_acc else r for o, r in zip(old, p_row)]
-            assert ctx.get(dut.write.ready) == (not pending), f"cycle {cycle}"
+            # The model applies the update of two cycles ago, then this cycle's write.
+            writing = stages.pop()
+            if writing:
+                apply(*writing)
+            assert ctx.get(dut.write.ready) == (writing is None), f"cycle {cycle}"
+            assert ctx.get(dut.busy) == any(stage is not None for stage in [writing, *stages])
             if write_accepted:
                 model[write_addr] = write_row
-            pending = [(addr, row, accumulate)] if update else []
+            stages.insert(0, (addr, row, accumulate) if update else None)
             await ctx.tick()
         ctx.set(dut.update_valid, 0)
         ctx.set(dut.write.valid, 0)
-        for p_addr, p_row, p_acc in pending:
-            old = model.get(p_addr, [0] * lanes)
-            model[p_addr] = [wrap32(o + r) if p_acc else r for o, r in zip(old, p_row)]
-        await ctx.tick()
+        for stage in reversed(stages):
+            if stage:
+                apply(*stage)
+            await ctx.tick()
         for addr, expected in model.items():
             ctx.set(dut.read.addr, addr)
             await ctx.tick()

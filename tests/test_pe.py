@@ -14,11 +14,13 @@ class PeModel:
     """What one PE does per clock edge."""
 
     def __init__(self):
-        self.weight = self.shadow = 0
+        self.weight = self.shadow = self.product = 0
         self.act_out = self.swap_out = self.psum_out = 0
 
     def step(self, act_in, swap_in, psum_in, shadow_load, shadow_in):
-        psum = psum_in + act_in * self.weight
+        # The product register holds the previous cycle's activation times weight.
+        psum = psum_in + self.product
+        self.product = act_in * self.weight
         self.psum_out = (psum + 2 ** 31) % 2 ** 32 - 2 ** 31
         self.act_out, self.swap_out = act_in, swap_in
         if swap_in:

@@ -101,3 +101,40 @@ def test_dsp_budget_moves_rows_to_luts_only_when_needed():
         dsp_used = n * (n - rows) + dsp_blocks_outside_array(n, "npu")
         assert dsp_used <= dsp_blocks, (n, rows)
         assert rows == 0 or dsp_used + n > dsp_blocks, (n, rows)  # no row more than needed
+
+
+def _cell(kind, connections, directions):
+    return {"type": kind, "parameters": {}, "connections": connections,
+            "port_directions": directions}
+
+
+def test_path_estimate_finds_the_deepest_register_to_register_path():
+    """A hand-made mapped netlist: ``slow`` reaches its register through two LUTs, ``fast``
+    straight; the estimate must rank ``slow`` first with the delay worked out by hand."""
+    from synth import paths
+    ff = {"CLK": "input", "DI": "input", "LSR": "input", "Q": "output"}
+    lut = {"A": "input", "B": "input", "C": "input", "D": "input", "Z": "output"}
+    netlist = {"modules": {"top": {
+        "attributes": {"top": "00000000000000000000000000000001"},
+        "cells": {
+            "src_TRELLIS_FF_Q": _cell("TRELLIS_FF", {"CLK": [2], "DI": [9], "LSR": ["0"],
+                                                     "Q": [3]}, ff),
+            "l1": _cell("LUT4", {"A": [3], "B": ["0"], "C": ["0"], "D": ["0"], "Z": [4]}, lut),
+            "l2": _cell("LUT4", {"A": [4], "B": ["0"], "C": ["0"], "D": ["0"], "Z": [5]}, lut),
+            "slow_TRELLIS_FF_Q": _cell("TRELLIS_FF", {"CLK": [2], "DI": [5], "LSR": ["0"],
+                                                      "Q": [6]}, ff),
+            "fast_TRELLIS_FF_Q": _cell("TRELLIS_FF", {"CLK": [2], "DI": [3], "LSR": ["0"],
+                                                      "Q": [9]}, ff),
+        },
+        "netnames": {"src": {"bits": [3]}, "slow": {"bits": [6]}, "fast": {"bits": [9]}},
+    }}}
+    _, drivers, _, endpoints, trace = paths.analyse(netlist)
+    by_end = {paths.readable(name): t for t, name, _ in endpoints}
+    one_load = paths.ROUTE_NS
+    two_loads = paths.ROUTE_NS + paths.FANOUT_NS   # net 3 drives l1 and fast
+    expected_slow = (paths.CLOCK_TO_Q["TRELLIS_FF"] + two_loads + 0.24 + one_load + 0.24
+                     + one_load)
+    assert by_end["slow"] == pytest.approx(expected_slow)
+    assert by_end["fast"] == pytest.approx(paths.CLOCK_TO_Q["TRELLIS_FF"] + two_loads)
+    slow_bit = next(bit for _, name, bit in endpoints if name.startswith("slow"))
+    assert [drivers[bit][0] for bit in trace(slow_bit)] == ["src_TRELLIS_FF_Q", "l1", "l2"]

@@ -1,0 +1,185 @@
+"""Estimate every register-to-register path of a mapped ECP5 netlist, in seconds not minutes.
+
+nextpnr reports one critical path per place-and-route run (3 to 20 minutes here); this walks
+the whole netlist that ``synth_ecp5`` wrote (``build/synth/<configuration>/top.json``) with a
+rough delay model, so the paths to fix next can be seen all at once and fixed in one go:
+
+    python -m synth.paths build/synth/npu_n8_85k/top.json [--top 30] [--over 8.0]
+
+Delays are speed-grade-6 figures read off nextpnr's reports on this design, plus a flat
+routing delay per net (routing is most of a path on the larger dies); the estimate ranks
+paths, it does not replace the place-and-route figure. Paths are grouped by the named
+register (or RAM, DSP) at each end.
+"""
+
+import argparse
+import json
+import math
+import re
+import sys
+from collections import defaultdict
+
+CLOCK_TO_Q = {"TRELLIS_FF": 0.52, "DP16KD": 3.5, "MULT18X18D": 0.5, "TRELLIS_DPR16X4": 0.5}
+ROUTE_NS = 0.75                  # one net hop, before the fan-out term
+FANOUT_NS = 0.12                 # per doubling of a net's fan-out
+MULTIPLIER_NS = 4.0              # MULT18X18D with unregistered inputs and output
+
+
+def cell_delay(kind, in_port, out_port):
+    """Input-to-output delay of a combinational cell (None: no such arc)."""
+    if kind == "LUT4":
+        return 0.24
+    if kind in ("PFUMX", "L6MUX21"):
+        return 0.17
+    if kind == "CCU2C":
+        if in_port == "CIN":
+            return 0.07 if out_port == "COUT" else 0.44
+        return 0.45 if out_port == "COUT" else 0.45
+    if kind == "TRELLIS_DPR16X4":
+        return 0.3 if in_port.startswith("RAD") else None
+    if kind == "MULT18X18D":
+        return MULTIPLIER_NS
+    return None
+
+
+def is_sequential(cell):
+    kind = cell["type"]
+    if kind in ("TRELLIS_FF", "DP16KD"):
+        return True
+    if kind == "MULT18X18D":
+        return any(cell["parameters"].get(p, "NONE") != "NONE"
+                   for p in ("REG_INPUTA_CLK", "REG_INPUTB_CLK", "REG_OUTPUT_CLK"))
+    return False
+
+
+def readable(name):
+    """The design's own signal name inside a yosys-made cell or net name."""
+    name = name.lstrip("\\$")
+    name = re.sub(r"_TRELLIS_FF_Q.*$|_DP16KD.*$|_MULT18X18D.*$|_LUT4.*$|_CCU2C.*$|_PFUMX.*$|"
+                  r"_L6MUX21.*$|\$.*$", "", name)
+    return name or "?"
+
+
+def analyse(netlist):
+    module = next(m for m in netlist["modules"].values()
+                  if m.get("attributes", {}).get("top")) if len(netlist["modules"]) > 1 \
+        else next(iter(netlist["modules"].values()))
+    cells = {name: cell for name, cell in module["cells"].items()
+             if not cell["type"].startswith("$")}
+    drivers, loads = {}, defaultdict(list)
+    for name, cell in cells.items():
+        for port, bits in cell["connections"].items():
+            direction = cell["port_directions"].get(port)
+            for bit in bits:
+                if isinstance(bit, str):
+                    continue
+                if direction == "output":
+                    drivers[bit] = (name, port)
+                else:
+                    loads[bit].append((name, port))
+    net_names = {}
+    for name, net in module["netnames"].items():
+        if net.get("hide_name"):
+            continue
+        for bit in net["bits"]:
+            if not isinstance(bit, str):
+                net_names.setdefault(bit, name)
+
+    arrival, came_from = {}, {}
+
+    def wire_delay(bit, cell_name, port):
+        driver = drivers.get(bit)
+        if driver and cells[driver[0]]["type"] == "CCU2C" and port == "CIN":
+            return 0.0   # dedicated carry wire
+        return ROUTE_NS + FANOUT_NS * math.log2(max(1, len(loads[bit])))
+
+    sys.setrecursionlimit(100000)
+
+    def output_arrival(bit):
+        """Arrival time at a net bit, and how it got there (memoised depth-first walk)."""
+        if bit in arrival:
+            return arrival[bit]
+        driver = drivers.get(bit)
+        if driver is None:
+            arrival[bit] = 0.0
+            return 0.0
+        name, out_port = driver
+        cell = cells[name]
+        if is_sequential(cell):
+            arrival[bit] = CLOCK_TO_Q.get(cell["type"], 0.5)
+            came_from[bit] = None
+            return arrival[bit]
+        arrival[bit] = 0.0      # breaks combinational loops, which a clean design has none of
+        best, best_from = 0.0, None
+        for in_port, bits in cell["connections"].items():
+            if cell["port_directions"].get(in_port) != "input":
+                continue
+            delay = cell_delay(cell["type"], in_port, out_port)
+            if delay is None:
+                continue
+            for in_bit in bits:
+                if isinstance(in_bit, str):
+                    continue
+                t = output_arrival(in_bit) + wire_delay(in_bit, name, in_port) + delay
+                if t > best:
+                    best, best_from = t, in_bit
+        arrival[bit], came_from[bit] = best, best_from
+        return best
+
+    endpoints = []
+    for name, cell in cells.items():
+        if not is_sequential(cell):
+            continue
+        for port, bits in cell["connections"].items():
+            if cell["port_directions"].get(port) != "input" or port in ("CLK", "CLKA", "CLKB"):
+                continue
+            for bit in bits:
+                if isinstance(bit, str) or bit not in drivers:
+                    continue
+                t = output_arrival(bit) + wire_delay(bit, name, port)
+                endpoints.append((t, name, bit))
+
+    def trace(bit):
+        path = []
+        while bit is not None:
+            path.append(bit)
+            bit = came_from.get(bit)
+        return list(reversed(path))
+
+    return cells, drivers, net_names, endpoints, trace
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("netlist")
+    parser.add_argument("--top", type=int, default=25, help="path groups to print")
+    parser.add_argument("--over", type=float, default=0.0, help="only paths over this (ns)")
+    args = parser.parse_args(argv)
+    with open(args.netlist) as f:
+        cells, drivers, net_names, endpoints, trace = analyse(json.load(f))
+    groups = {}
+    for t, name, bit in endpoints:
+        path = trace(bit)
+        start = readable(drivers[path[0]][0]) if path[0] in drivers else "(top input)"
+        key = (start, readable(name))
+        if key not in groups or groups[key][0] < t:
+            groups[key] = (t, path)
+    ranked = sorted(groups.items(), key=lambda item: -item[1][0])
+    over = [g for g in ranked if g[1][0] > args.over]
+    print(f"{len(endpoints)} endpoints, {len(groups)} start->end groups, "
+          f"{len(over)} over {args.over} ns; worst {ranked[0][1][0]:.1f} ns "
+          f"({1000 / ranked[0][1][0]:.0f} MHz estimated)")
+    for (start, end), (t, path) in over[:args.top]:
+        through = []
+        for bit in path[1:]:
+            name = readable(net_names.get(bit, drivers[bit][0]))
+            if name not in through and name not in (start, end):
+                through.append(name)
+        print(f"{t:5.1f} ns  {len(path) - 1:2d} levels  {start} -> {end}")
+        if through:
+            print("           via " + ", ".join(through[:8]) + (" ..." if len(through) > 8 else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
