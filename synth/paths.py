@@ -19,24 +19,30 @@ import re
 import sys
 from collections import defaultdict
 
-CLOCK_TO_Q = {"TRELLIS_FF": 0.52, "DP16KD": 3.5, "MULT18X18D": 0.5, "TRELLIS_DPR16X4": 0.5}
+CLOCK_TO_Q = {"TRELLIS_FF": 0.52, "DP16KD": 3.5, "MULT18X18D": 0.5}
 ROUTE_NS = 0.75                  # one net hop, before the fan-out term
 FANOUT_NS = 0.12                 # per doubling of a net's fan-out
+LUT_NS = 0.24
+WIDE_MUX_NS = 0.17               # PFUMX / L6MUX21, the LUT-combining muxes
+CARRY_IN_NS = 0.45               # into a CCU2C from its LUT inputs
+CARRY_NS = 0.07                  # along the carry chain, per CCU2C
+CARRY_OUT_NS = 0.44              # from the carry chain to a sum output
+LUT_RAM_READ_NS = 0.3            # TRELLIS_DPR16X4 read address to data
 MULTIPLIER_NS = 4.0              # MULT18X18D with unregistered inputs and output
 
 
 def cell_delay(kind, in_port, out_port):
     """Input-to-output delay of a combinational cell (None: no such arc)."""
     if kind == "LUT4":
-        return 0.24
+        return LUT_NS
     if kind in ("PFUMX", "L6MUX21"):
-        return 0.17
+        return WIDE_MUX_NS
     if kind == "CCU2C":
         if in_port == "CIN":
-            return 0.07 if out_port == "COUT" else 0.44
-        return 0.45 if out_port == "COUT" else 0.45
+            return CARRY_NS if out_port == "COUT" else CARRY_OUT_NS
+        return CARRY_IN_NS
     if kind == "TRELLIS_DPR16X4":
-        return 0.3 if in_port.startswith("RAD") else None
+        return LUT_RAM_READ_NS if in_port.startswith("RAD") else None
     if kind == "MULT18X18D":
         return MULTIPLIER_NS
     return None
@@ -87,7 +93,7 @@ def analyse(netlist):
 
     arrival, came_from = {}, {}
 
-    def wire_delay(bit, cell_name, port):
+    def wire_delay(bit, port):
         driver = drivers.get(bit)
         if driver and cells[driver[0]]["type"] == "CCU2C" and port == "CIN":
             return 0.0   # dedicated carry wire
@@ -120,7 +126,7 @@ def analyse(netlist):
             for in_bit in bits:
                 if isinstance(in_bit, str):
                     continue
-                t = output_arrival(in_bit) + wire_delay(in_bit, name, in_port) + delay
+                t = output_arrival(in_bit) + wire_delay(in_bit, in_port) + delay
                 if t > best:
                     best, best_from = t, in_bit
         arrival[bit], came_from[bit] = best, best_from
@@ -136,7 +142,7 @@ def analyse(netlist):
             for bit in bits:
                 if isinstance(bit, str) or bit not in drivers:
                     continue
-                t = output_arrival(bit) + wire_delay(bit, name, port)
+                t = output_arrival(bit) + wire_delay(bit, port)
                 endpoints.append((t, name, bit))
 
     def trace(bit):
@@ -149,14 +155,10 @@ def analyse(netlist):
     return cells, drivers, net_names, endpoints, trace
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("netlist")
-    parser.add_argument("--top", type=int, default=25, help="path groups to print")
-    parser.add_argument("--over", type=float, default=0.0, help="only paths over this (ns)")
-    args = parser.parse_args(argv)
-    with open(args.netlist) as f:
-        cells, drivers, net_names, endpoints, trace = analyse(json.load(f))
+def report(netlist, top=25, over=0.0):
+    """Lines of the path estimate: a summary, then the ``top`` slowest start->end groups
+    over ``over`` ns, each with the named signals it runs through."""
+    _, drivers, net_names, endpoints, trace = analyse(netlist)
     groups = {}
     for t, name, bit in endpoints:
         path = trace(bit)
@@ -165,19 +167,31 @@ def main(argv=None):
         if key not in groups or groups[key][0] < t:
             groups[key] = (t, path)
     ranked = sorted(groups.items(), key=lambda item: -item[1][0])
-    over = [g for g in ranked if g[1][0] > args.over]
-    print(f"{len(endpoints)} endpoints, {len(groups)} start->end groups, "
-          f"{len(over)} over {args.over} ns; worst {ranked[0][1][0]:.1f} ns "
-          f"({1000 / ranked[0][1][0]:.0f} MHz estimated)")
-    for (start, end), (t, path) in over[:args.top]:
+    slow = [g for g in ranked if g[1][0] > over]
+    lines = [f"{len(endpoints)} endpoints, {len(groups)} start->end groups, "
+             f"{len(slow)} over {over} ns; worst {ranked[0][1][0]:.1f} ns "
+             f"({1000 / ranked[0][1][0]:.0f} MHz estimated)"]
+    for (start, end), (t, path) in slow[:top]:
         through = []
         for bit in path[1:]:
             name = readable(net_names.get(bit, drivers[bit][0]))
             if name not in through and name not in (start, end):
                 through.append(name)
-        print(f"{t:5.1f} ns  {len(path) - 1:2d} levels  {start} -> {end}")
+        lines.append(f"{t:5.1f} ns  {len(path) - 1:2d} levels  {start} -> {end}")
         if through:
-            print("           via " + ", ".join(through[:8]) + (" ..." if len(through) > 8 else ""))
+            lines.append("           via " + ", ".join(through[:8]) +
+                         (" ..." if len(through) > 8 else ""))
+    return lines
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("netlist")
+    parser.add_argument("--top", type=int, default=25, help="path groups to print")
+    parser.add_argument("--over", type=float, default=0.0, help="only paths over this (ns)")
+    args = parser.parse_args(argv)
+    with open(args.netlist) as f:
+        print("\n".join(report(json.load(f), args.top, args.over)))
     return 0
 
 

@@ -11,7 +11,6 @@ Usage: ``python -m synth.run --n 8 --device 85k --seeds 5 [--design npu|core]``.
 
 import argparse
 import json
-import os
 import re
 import statistics
 import subprocess
@@ -25,6 +24,7 @@ from rtl.compute_core import ComputeCore
 from rtl.config import NpuConfig
 from rtl.npu import NpuTop
 from rtl.requantizer import MULTIPLIERS_PER_LANE
+from synth import paths
 from synth.wrapper import SerialIoWrapper
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -115,12 +115,9 @@ def run(args):
     log(f"[synth] {name}: yosys done in {seconds:.0f} s: {counts}")
     if family == "ecp5":
         # Every slow path at once, before place and route names only the worst one.
-        with open(work / "paths.txt", "w") as out:
-            subprocess.run([sys.executable, "-m", "synth.paths", "top.json", "--top", "60"],
-                           cwd=work, stdout=out, check=True, env={**os.environ,
-                                                                  "PYTHONPATH": str(REPO_ROOT)})
-        log(f"[synth] {name}: path estimate: "
-            f"{(work / 'paths.txt').read_text().splitlines()[0]} ({work / 'paths.txt'})")
+        lines = paths.report(json.loads((work / "top.json").read_text()), top=60)
+        (work / "paths.txt").write_text("\n".join(lines) + "\n")
+        log(f"[synth] {name}: path estimate: {lines[0]} ({work / 'paths.txt'})")
 
     fmax = []
     for seed in range(1, args.seeds + 1):

@@ -132,8 +132,8 @@ def test_path_estimate_finds_the_deepest_register_to_register_path():
     by_end = {paths.readable(name): t for t, name, _ in endpoints}
     one_load = paths.ROUTE_NS
     two_loads = paths.ROUTE_NS + paths.FANOUT_NS   # net 3 drives l1 and fast
-    expected_slow = (paths.CLOCK_TO_Q["TRELLIS_FF"] + two_loads + 0.24 + one_load + 0.24
-                     + one_load)
+    expected_slow = (paths.CLOCK_TO_Q["TRELLIS_FF"] + two_loads + paths.LUT_NS + one_load
+                     + paths.LUT_NS + one_load)
     assert by_end["slow"] == pytest.approx(expected_slow)
     assert by_end["fast"] == pytest.approx(paths.CLOCK_TO_Q["TRELLIS_FF"] + two_loads)
     slow_bit = next(bit for _, name, bit in endpoints if name.startswith("slow"))
