@@ -254,8 +254,9 @@ class _EngineBase(wiring.Component):
 
     def _beat_lanes(self, m, fifo):
         """Which lanes the next beat of the head burst carries: (start_lane, count, last,
-        advance, pending), ``advance(beat)`` moving on when a beat is transferred and
-        ``pending`` saying a beat is ready.
+        advance, pending, planned_beats), ``advance(beat)`` moving on when a beat is
+        transferred, ``pending`` saying a beat is ready and ``planned_beats`` that beats are
+        still planned (for ``busy``).
 
         The beats are planned a stage ahead into a small FIFO, so the data path sees its lane
         numbers as registers: the minimum and comparisons that split a burst into beats end
@@ -291,7 +292,7 @@ class _EngineBase(wiring.Component):
         def advance(transferred):
             m.d.comb += beats.r_en.eq(transferred)
 
-        return beat.start_lane, beat.count, beat.last, advance, beats.r_rdy, beats.level
+        return beat.start_lane, beat.count, beat.last, advance, beats.r_rdy, beats.level != 0
 
     def _address_channel(self, m, planner, prefix, space_left):
         """Drive AR or AW from the planner while ``space_left``.
@@ -363,7 +364,7 @@ class DmaReader(_EngineBase):
         # R side: the burst at the head of in_flight says where its bytes sit. The aligned
         # chunk goes through a register, so the lane arithmetic ends there and does not run
         # on into the consumer's (a gearbox's) shifters.
-        start_lane, count, _, advance, pending, beats_level = self._beat_lanes(m, in_flight)
+        start_lane, count, _, advance, pending, planned_beats = self._beat_lanes(m, in_flight)
         chunk_free = ~self.chunk.valid | self.chunk.ready
         m.d.comb += axi.rready.eq(pending & (discard | chunk_free))
         beat = axi.rvalid & axi.rready
@@ -379,7 +380,7 @@ class DmaReader(_EngineBase):
         with m.If(beat & (axi.rresp != Response.OKAY)):
             m.d.sync += self.response_error.eq(1)
         m.d.comb += self.busy.eq(planner.busy | slot_valid | (in_flight.level != 0) |
-                                 (beats_level != 0) | self.chunk.valid)
+                                 planned_beats | self.chunk.valid)
         return m
 
 
@@ -425,7 +426,7 @@ class DmaWriter(_EngineBase):
         m.d.comb += [to_send.w_en.eq(accepted),
                      to_send.w_data.eq(Cat(slot.offset, slot.bytes))]
 
-        start_lane, count, last_beat, advance, pending, beats_level = \
+        start_lane, count, last_beat, advance, pending, planned_beats = \
             self._beat_lanes(m, to_send)
         # The W channel is driven from registers: a beat is assembled into them when they
         # are empty or being emptied, so the lane shifts end there, not in the bus.
@@ -449,5 +450,5 @@ class DmaWriter(_EngineBase):
             m.d.sync += self.response_error.eq(1)
         m.d.sync += awaiting_response.eq(awaiting_response + accepted - response)
         m.d.comb += self.busy.eq(planner.busy | slot_valid | (to_send.level != 0) |
-                                 (beats_level != 0) | axi.wvalid | (awaiting_response != 0))
+                                 planned_beats | axi.wvalid | (awaiting_response != 0))
         return m

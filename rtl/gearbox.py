@@ -13,7 +13,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
-__all__ = ["ByteChunk", "row_bytes", "RowPacker", "RowUnpacker"]
+__all__ = ["ByteChunk", "row_bytes", "ring_bytes", "RowPacker", "RowUnpacker"]
 
 
 def row_bytes(layout):
@@ -38,7 +38,48 @@ def ring_bytes(chunk_bytes, row_bytes):
     return step * -(-(row_bytes + 2 * chunk_bytes) // step)
 
 
-class RowPacker(wiring.Component):
+def _following(value, modulus):
+    """``value + 1`` modulo ``modulus`` (a ring index)."""
+    return Mux(value == modulus - 1, 0, value + 1)
+
+
+class _WordPointer:
+    """A byte position in a ring of ``words`` words of ``w`` bytes, as registers: the word,
+    the word after it (kept, so neither needs an adder to be read) and the byte offset."""
+
+    def __init__(self, words, w, name):
+        self._words, self._w = words, w
+        self.word = Signal(range(words), name=f"{name}_word")
+        self.next_word = Signal(range(words), init=1 % words, name=f"{name}_next_word")
+        self.offset = Signal(range(w), name=f"{name}_offset")
+
+    def advance(self, m, amount):
+        """Move on by ``amount`` (0..W) bytes at the next edge."""
+        end = self.offset + amount
+        with m.If(end >= self._w):
+            m.d.sync += [self.word.eq(self.next_word),
+                         self.next_word.eq(_following(self.next_word, self._words))]
+        m.d.sync += self.offset.eq(end[:exact_log2(self._w)])
+
+
+class _Ring(wiring.Component):
+    """What both gearboxes share: W a power of two, and the ring's capacity."""
+
+    def __init__(self, members, *, chunk_bytes, row_bytes):
+        if chunk_bytes & (chunk_bytes - 1):
+            raise ValueError(f"chunk_bytes must be a power of two, not {chunk_bytes}")
+        self._w = chunk_bytes
+        self._r = row_bytes
+        self._capacity = ring_bytes(chunk_bytes, row_bytes)
+        super().__init__(members)
+
+    @property
+    def capacity(self):
+        """Bytes the ring holds at most (the range of ``level``)."""
+        return self._capacity
+
+
+class RowPacker(_Ring):
     """Packs chunks of 1..W bytes into rows of R bytes, in order, at full rate.
 
     The bytes sit in a ring of whole rows and whole W-byte words. A chunk is written at the
@@ -55,26 +96,18 @@ class RowPacker(wiring.Component):
     """
 
     def __init__(self, *, chunk_bytes, row_bytes):
-        if chunk_bytes & (chunk_bytes - 1):
-            raise ValueError(f"chunk_bytes must be a power of two, not {chunk_bytes}")
-        self._w = chunk_bytes
-        self._r = row_bytes
-        self._capacity = ring_bytes(chunk_bytes, row_bytes)
         super().__init__({
             "chunk": In(stream.Signature(ByteChunk(chunk_bytes))),
             "row": Out(stream.Signature(data.ArrayLayout(8, row_bytes))),
-            "level": Out(range(self._capacity + 1)),
-        })
+            "level": Out(range(ring_bytes(chunk_bytes, row_bytes) + 1)),
+        }, chunk_bytes=chunk_bytes, row_bytes=row_bytes)
 
     def elaborate(self, platform):
         m = Module()
         w, r, capacity = self._w, self._r, self._capacity
         words, rows = capacity // w, capacity // r
         ring = Signal(data.ArrayLayout(8, capacity))
-        # Write pointer as (word, byte offset in the word), and the word after it.
-        write_word = Signal(range(words))
-        write_next_word = Signal(range(words), init=1 % words)
-        write_offset = Signal(range(w))
+        write = _WordPointer(words, w, "write")
         read_row = Signal(range(rows))
         level = self.level
         # Room for a whole chunk, and a whole row held: both kept with the level, so the
@@ -97,26 +130,20 @@ class RowPacker(wiring.Component):
         shifted_data = Signal(16 * w)
         shifted_mask = Signal(2 * w)
         m.d.comb += [
-            shifted_data.eq(self.chunk.payload.data.as_value() << Cat(Const(0, 3), write_offset)),
-            shifted_mask.eq((((Const(1, w + 1) << count) - 1)[:w]) << write_offset),
+            shifted_data.eq(self.chunk.payload.data.as_value() << Cat(Const(0, 3), write.offset)),
+            shifted_mask.eq((((Const(1, w + 1) << count) - 1)[:w]) << write.offset),
         ]
         with m.If(pushed):
             for word in range(words):
                 for byte in range(w):
                     lane = ring[word * w + byte]
-                    with m.If((write_word == word) & shifted_mask[byte]):
+                    with m.If((write.word == word) & shifted_mask[byte]):
                         m.d.sync += lane.eq(shifted_data[8 * byte:8 * byte + 8])
-                    with m.Elif((write_next_word == word) & shifted_mask[w + byte]):
+                    with m.Elif((write.next_word == word) & shifted_mask[w + byte]):
                         m.d.sync += lane.eq(shifted_data[8 * (w + byte):8 * (w + byte) + 8])
-            end = write_offset + count
-            with m.If(end >= w):
-                m.d.sync += [
-                    write_word.eq(write_next_word),
-                    write_next_word.eq(Mux(write_next_word == words - 1, 0, write_next_word + 1)),
-                ]
-            m.d.sync += write_offset.eq(end[:exact_log2(w)] if w > 1 else 0)
+            write.advance(m, count)
         with m.If(popped):
-            m.d.sync += read_row.eq(Mux(read_row == rows - 1, 0, read_row + 1))
+            m.d.sync += read_row.eq(_following(read_row, rows))
         level_next = Signal.like(level)
         m.d.comb += level_next.eq(level + Mux(pushed, count, 0) - Mux(popped, r, 0))
         m.d.sync += [level.eq(level_next), room.eq(level_next <= capacity - w),
@@ -124,7 +151,7 @@ class RowPacker(wiring.Component):
         return m
 
 
-class RowUnpacker(wiring.Component):
+class RowUnpacker(_Ring):
     """Unpacks rows of R bytes into a byte stream taken 0..W bytes at a time.
 
     The consumer sees the next W bytes (``head``) and how many are held (``level``), and
@@ -142,21 +169,12 @@ class RowUnpacker(wiring.Component):
     """
 
     def __init__(self, *, chunk_bytes, row_bytes):
-        if chunk_bytes & (chunk_bytes - 1):
-            raise ValueError(f"chunk_bytes must be a power of two, not {chunk_bytes}")
-        self._w = chunk_bytes
-        self._r = row_bytes
-        self._capacity = ring_bytes(chunk_bytes, row_bytes)
         super().__init__({
             "row": In(stream.Signature(data.ArrayLayout(8, row_bytes))),
             "head": Out(data.ArrayLayout(8, chunk_bytes)),
-            "level": Out(range(self._capacity + 1)),
+            "level": Out(range(ring_bytes(chunk_bytes, row_bytes) + 1)),
             "take": In(range(chunk_bytes + 1)),
-        })
-
-    @property
-    def capacity(self):
-        return self._capacity
+        }, chunk_bytes=chunk_bytes, row_bytes=row_bytes)
 
     def elaborate(self, platform):
         m = Module()
@@ -164,16 +182,13 @@ class RowUnpacker(wiring.Component):
         words, rows = capacity // w, capacity // r
         ring = Signal(data.ArrayLayout(8, capacity))
         write_row = Signal(range(rows))
-        # Read pointer as (word, byte offset in the word), and the word after it.
-        read_word = Signal(range(words))
-        read_next_word = Signal(range(words), init=1 % words)
-        read_offset = Signal(range(w))
+        read = _WordPointer(words, w, "read")
         level = self.level
 
         word_values = Array(ring.as_value()[8 * w * i:8 * w * (i + 1)] for i in range(words))
-        window = Cat(word_values[read_word], word_values[read_next_word])
+        window = Cat(word_values[read.word], word_values[read.next_word])
         m.d.comb += [
-            self.head.eq((window >> Cat(Const(0, 3), read_offset))[:8 * w]),
+            self.head.eq((window >> Cat(Const(0, 3), read.offset))[:8 * w]),
             self.row.ready.eq(level <= capacity - r),
         ]
         pushed = self.row.valid & self.row.ready
@@ -182,15 +197,7 @@ class RowUnpacker(wiring.Component):
                 with m.If(write_row == index):
                     m.d.sync += ring.as_value()[8 * r * index:8 * r * (index + 1)].eq(
                         self.row.payload.as_value())
-            m.d.sync += write_row.eq(Mux(write_row == rows - 1, 0, write_row + 1))
-        end = read_offset + self.take
-        with m.If(end >= w):
-            m.d.sync += [
-                read_word.eq(read_next_word),
-                read_next_word.eq(Mux(read_next_word == words - 1, 0, read_next_word + 1)),
-            ]
-        m.d.sync += [
-            read_offset.eq(end[:exact_log2(w)] if w > 1 else 0),
-            level.eq(level + Mux(pushed, r, 0) - self.take),
-        ]
+            m.d.sync += write_row.eq(_following(write_row, rows))
+        read.advance(m, self.take)
+        m.d.sync += level.eq(level + Mux(pushed, r, 0) - self.take)
         return m

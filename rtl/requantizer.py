@@ -7,7 +7,8 @@ from amaranth.lib.wiring import In, Out
 from .config import NpuConfig
 from .isa import QuantParams
 
-__all__ = ["Requantizer", "REQUANTIZER_LATENCY", "MULTIPLIERS_PER_LANE"]
+__all__ = ["Requantizer", "requantized_row_layout", "REQUANTIZER_LATENCY",
+           "MULTIPLIERS_PER_LANE"]
 
 REQUANTIZER_LATENCY = 9
 MULTIPLIERS_PER_LANE = 4  # the 16 x 16 partial products of stage 2, one DSP block each
@@ -112,6 +113,11 @@ class _Lane(Elaboratable):
         return m
 
 
+def requantized_row_layout(config: NpuConfig):
+    """One requantized row: N int8 lanes."""
+    return data.ArrayLayout(signed(config.data_width), config.n)
+
+
 class Requantizer(wiring.Component):
     """N lanes of int32 -> int8 requantization, one row per cycle, ``REQUANTIZER_LATENCY``
     cycles deep. Bit-exact with ``sw_runtime.golden.requantize``.
@@ -134,7 +140,7 @@ class Requantizer(wiring.Component):
             "acc_row": In(data.ArrayLayout(signed(config.acc_width), n)),
             "params": In(data.ArrayLayout(QuantParams, n)),
             "valid_in": In(1),
-            "result_row": Out(data.ArrayLayout(signed(config.data_width), n)),
+            "result_row": Out(requantized_row_layout(config)),
             "valid_out": Out(1),
         })
 

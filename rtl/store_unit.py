@@ -13,7 +13,7 @@ from .fetch import Fault, QueueEntry, fault_raiser
 from .gearbox import RowUnpacker, ring_bytes, row_bytes
 from .isa import StoreInstruction, StoreMode
 from .load_unit import quant_row_layout
-from .requantizer import REQUANTIZER_LATENCY, Requantizer
+from .requantizer import REQUANTIZER_LATENCY, Requantizer, requantized_row_layout
 
 __all__ = ["StoreUnit", "STORE_ROW_BUFFER_DEPTH"]
 
@@ -48,10 +48,10 @@ class StoreUnit(wiring.Component):
     def __init__(self, config: NpuConfig):
         self._config = config
         w = config.bus_bytes
-        # The writer's source is the larger of the two unpackers' rings (raw rows are 4N).
-        self._source_capacity = max(
-            ring_bytes(w, row_bytes(accumulator_row_layout(config))),
-            ring_bytes(w, config.n * config.data_width // 8))
+        # Bytes a row leaves as, per mode; the writer's source is the larger unpacker's ring.
+        self._bytes_out = {StoreMode.REQUANT: row_bytes(requantized_row_layout(config)),
+                           StoreMode.RAW: row_bytes(accumulator_row_layout(config))}
+        self._source_capacity = max(ring_bytes(w, size) for size in self._bytes_out.values())
         super().__init__({
             "queue": In(stream.Signature(QueueEntry)),
             "halt": In(1),
@@ -115,8 +115,7 @@ class StoreUnit(wiring.Component):
             rows.w_data.eq(Mux(raw, raw_row, requantizer.result_row.as_value())),
             rows.w_en.eq(requantizer.valid_out),
         ]
-        bytes_out = {StoreMode.REQUANT: row_bytes(requantizer.result_row.shape()),
-                     StoreMode.RAW: row_bytes(accumulator_row_layout(config))}
+        bytes_out = self._bytes_out
         unpackers = {mode: RowUnpacker(chunk_bytes=w, row_bytes=size)
                      for mode, size in bytes_out.items()}
         for mode, unpacker in unpackers.items():
