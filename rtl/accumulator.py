@@ -78,15 +78,15 @@ class Accumulator(wiring.Component):
         wiring.connect(m, wiring.flipped(self.read), memory.read_port())
 
         # A: read the row the update goes to, register the update.
-        update_b = Signal(accumulator_update_layout(config))
+        update_b = Signal(accumulator_update_layout(config), reset_less=True)
         valid_b = Signal()
         m.d.comb += update_read.addr.eq(self.update.addr)
         m.d.sync += [update_b.eq(self.update), valid_b.eq(self.update_valid)]
 
         # B: register the old row; if C writes that row this cycle, its new value instead.
-        update_c = Signal(accumulator_update_layout(config))
+        update_c = Signal(accumulator_update_layout(config), reset_less=True)
         valid_c = Signal()
-        old_c = Signal(accumulator_row_layout(config))
+        old_c = Signal(accumulator_row_layout(config), reset_less=True)
         written = Signal(accumulator_row_layout(config))
         forward = valid_c & (update_c.addr == update_b.addr)
         m.d.sync += [

@@ -66,9 +66,14 @@ class ComputeUnit(wiring.Component):
             self.command.payload.notify_reads.eq(deps.push_prev),
             self.command.payload.notify_writes.eq(deps.push_next),
         ]
-        in_range = ((insn.weight_addr + config.n <= config.scratchpad_depth) &
-                    (insn.act_addr + insn.rows <= config.scratchpad_depth) &
-                    (insn.acc_addr + insn.rows <= config.accumulator_depth))
+        # The range check runs on the queue's output as the instruction is taken, so ISSUE
+        # starts from a register instead of three adders and comparators.
+        incoming = ComputeInstruction(self.queue.payload.instruction)
+        in_range = Signal()
+        incoming_in_range = (
+            (incoming.weight_addr + config.n <= config.scratchpad_depth) &
+            (incoming.act_addr + incoming.rows <= config.scratchpad_depth) &
+            (incoming.acc_addr + incoming.rows <= config.accumulator_depth))
         tokens_ready = ((~deps.pop_prev | self.load_token_available) &
                         (~deps.pop_next | self.store_token_available))
 
@@ -77,7 +82,8 @@ class ComputeUnit(wiring.Component):
                 m.d.comb += self.queue.ready.eq(~self.halt)
                 with m.If(self.queue.valid & ~self.halt):
                     m.d.sync += [insn.eq(self.queue.payload.instruction),
-                                 index.eq(self.queue.payload.index)]
+                                 index.eq(self.queue.payload.index),
+                                 in_range.eq(incoming_in_range)]
                     m.next = "ISSUE"
             with m.State("ISSUE"):
                 m.d.comb += self.busy.eq(1)

@@ -15,7 +15,7 @@ wrapping part goes out.
 
 from amaranth import *
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
@@ -157,8 +157,8 @@ class BurstPlanner(wiring.Component):
             with m.State("PLAN"):
                 m.d.comb += self.busy.eq(1)
                 # A burst never crosses a 4 KiB page, so none starting below 2**32 wraps;
-                # only one starting at 2**32 (the previous ended there) or a next row
-                # starting past the address space does.
+                # only one starting at 2**32 or above does (the previous burst ended there,
+                # or the row starts there), and its bit 32 is a register.
                 wraps = cursor[32] | (row_done & ~last & next_row_addr[32])
                 with m.If(self.abort):
                     m.next = "IDLE"
@@ -297,32 +297,36 @@ class _EngineBase(wiring.Component):
     def _address_channel(self, m, planner, prefix, space_left):
         """Drive AR or AW from the planner while ``space_left``.
 
-        Returns (accepted, slot, slot_valid): the handshake strobe and the burst register.
+        Returns (accepted, slot, slot_valid): the handshake strobe, the burst at the head
+        and whether there is one.
 
-        A register slice holds the next burst, so the planner's address arithmetic ends in a
-        register instead of running on into the bus handshake. An abort or error drops it.
+        Two planned bursts wait in a small FIFO, so the planner's address arithmetic ends in
+        a register and the planner's ``ready`` comes from the FIFO's level register, not
+        from the bus's ``ready`` (which, through the read arbiter, would otherwise reach
+        every planner register's enable). An abort or error drains it.
         """
         axi = self.axi
+        m.submodules[f"{prefix}_queue"] = queue = SyncFIFO(
+            width=Shape.cast(burst_layout(self._bus_bytes)).width, depth=2)
         slot = Signal(burst_layout(self._bus_bytes))
-        slot_valid = Signal()
         stop = self.abort | self.error
-        valid = slot_valid & space_left & ~stop
+        valid = queue.r_rdy & space_left & ~stop
         ready = getattr(axi, f"{prefix}ready")
         accepted = valid & ready
         m.d.comb += [
+            slot.eq(queue.r_data),
             getattr(axi, f"{prefix}id").eq(self._axi_id),
             getattr(axi, f"{prefix}addr").eq(slot.addr),
             getattr(axi, f"{prefix}len").eq(slot.beats - 1),
             getattr(axi, f"{prefix}size").eq(exact_log2(self._bus_bytes)),
             getattr(axi, f"{prefix}burst").eq(Burst.INCR),
             getattr(axi, f"{prefix}valid").eq(valid),
-            planner.burst.ready.eq(~stop & (~slot_valid | accepted)),
+            queue.w_data.eq(planner.burst.payload),
+            queue.w_en.eq(planner.burst.valid & ~stop),
+            planner.burst.ready.eq(queue.w_rdy & ~stop),
+            queue.r_en.eq(accepted | stop),
         ]
-        with m.If(stop):
-            m.d.sync += slot_valid.eq(0)
-        with m.Elif(planner.burst.ready):
-            m.d.sync += [slot.eq(planner.burst.payload), slot_valid.eq(planner.burst.valid)]
-        return accepted, slot, slot_valid
+        return accepted, slot, queue.r_rdy
 
 class DmaReader(_EngineBase):
     """AXI4 read engine: a 2-D transfer from DRAM to a stream of byte chunks.
@@ -428,19 +432,31 @@ class DmaWriter(_EngineBase):
 
         start_lane, count, last_beat, advance, pending, planned_beats = \
             self._beat_lanes(m, to_send)
-        # The W channel is driven from registers: a beat is assembled into them when they
-        # are empty or being emptied, so the lane shifts end there, not in the bus.
-        strobe = ((Const(1, w + 1) << count) - 1)[:w]
-        load = (~axi.wvalid | axi.wready) & pending & (discard | (self.level >= count))
-        with m.If(load):
+        # Two register stages: a beat's bytes are taken from the source into ``staged`` (the
+        # source's own word select and byte shift end there), then shifted to their lanes
+        # into the W channel's registers (so the bus sees only flip-flops).
+        staged = Signal(data.StructLayout({
+            "head": data.ArrayLayout(8, w), "start_lane": range(w), "count": range(w + 1),
+            "last": 1, "discard": 1}))
+        staged_valid = Signal()
+        send = (~axi.wvalid | axi.wready) & staged_valid
+        with m.If(send):
+            strobe = ((Const(1, w + 1) << staged.count) - 1)[:w]
             m.d.sync += [
-                axi.wdata.eq(self.head.as_value() << Cat(Const(0, 3), start_lane)),
-                axi.wstrb.eq(Mux(discard, 0, strobe << start_lane)),
-                axi.wlast.eq(last_beat),
+                axi.wdata.eq(staged.head.as_value() << Cat(Const(0, 3), staged.start_lane)),
+                axi.wstrb.eq(Mux(staged.discard, 0, strobe << staged.start_lane)),
+                axi.wlast.eq(staged.last),
                 axi.wvalid.eq(1),
             ]
         with m.Elif(axi.wready):
             m.d.sync += axi.wvalid.eq(0)
+        load = (~staged_valid | send) & pending & (discard | (self.level >= count))
+        with m.If(load):
+            m.d.sync += [staged.head.eq(self.head), staged.start_lane.eq(start_lane),
+                         staged.count.eq(count), staged.last.eq(last_beat),
+                         staged.discard.eq(discard), staged_valid.eq(1)]
+        with m.Elif(send):
+            m.d.sync += staged_valid.eq(0)
         m.d.comb += self.take.eq(Mux(load & ~discard, count, 0))
         advance(load)
 
@@ -450,5 +466,6 @@ class DmaWriter(_EngineBase):
             m.d.sync += self.response_error.eq(1)
         m.d.sync += awaiting_response.eq(awaiting_response + accepted - response)
         m.d.comb += self.busy.eq(planner.busy | slot_valid | (to_send.level != 0) |
-                                 planned_beats | axi.wvalid | (awaiting_response != 0))
+                                 planned_beats | staged_valid | axi.wvalid |
+                                 (awaiting_response != 0))
         return m

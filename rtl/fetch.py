@@ -133,13 +133,19 @@ class FetchUnit(wiring.Component):
         with m.If(packer.row.valid & packer.row.ready):
             m.d.sync += fetched.eq(fetched + 1)
 
-        # Fetch: ask for as many instructions as the buffer has room for.
+        # Fetch: ask for as many instructions as the buffer has room for. The size is a
+        # register computed from the cycle before, and a transfer goes out only after fetch
+        # was already idle then: nothing arrives while idle, so the room seen a cycle late is
+        # never more than the room there is, and the buffer-level arithmetic ends in a
+        # register instead of running into the DMA planner.
         free = Signal(range(FETCH_BUFFER_DEPTH + 1))
         m.d.comb += free.eq(FETCH_BUFFER_DEPTH - buffer.level)
         request = Signal(range(FETCH_BUFFER_DEPTH + 1))
-        m.d.comb += request.eq(Mux(remaining < free, remaining, free))
+        m.d.sync += request.eq(Mux(remaining < free, remaining, free))
         transfer_sent = Signal()
         fetch_idle = ~self.reader_busy & ~transfer_sent & (packer.level == 0)
+        was_idle = Signal()
+        m.d.sync += was_idle.eq(fetch_idle)
         m.d.comb += [
             self.transfer.payload.dram_addr.eq(next_addr),
             self.transfer.payload.bytes_per_row.eq(request * INSTRUCTION_BYTES),
@@ -185,8 +191,8 @@ class FetchUnit(wiring.Component):
                     raise_fault("BAD_TRANSFER", fetched)
                     m.next = "STOPPED"
                 with m.Elif(~self.halt):
-                    m.d.comb += self.transfer.valid.eq(fetch_idle & (remaining != 0) &
-                                                       (request != 0))
+                    m.d.comb += self.transfer.valid.eq(was_idle & ~transfer_sent &
+                                                       (remaining != 0) & (request != 0))
                     with m.If(buffer.r_rdy):
                         with m.If(~legal):
                             raise_fault("ILLEGAL_INSTRUCTION", dispatched)

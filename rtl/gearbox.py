@@ -106,7 +106,7 @@ class RowPacker(_Ring):
         m = Module()
         w, r, capacity = self._w, self._r, self._capacity
         words, rows = capacity // w, capacity // r
-        ring = Signal(data.ArrayLayout(8, capacity))
+        ring = Signal(data.ArrayLayout(8, capacity), reset_less=True)  # bytes, no reset
         write = _WordPointer(words, w, "write")
         read_row = Signal(range(rows))
         level = self.level
@@ -180,7 +180,7 @@ class RowUnpacker(_Ring):
         m = Module()
         w, r, capacity = self._w, self._r, self._capacity
         words, rows = capacity // w, capacity // r
-        ring = Signal(data.ArrayLayout(8, capacity))
+        ring = Signal(data.ArrayLayout(8, capacity), reset_less=True)  # bytes, no reset
         write_row = Signal(range(rows))
         read = _WordPointer(words, w, "read")
         level = self.level

@@ -98,6 +98,15 @@ class LoadUnit(wiring.Component):
         address = Signal(17)
         address_in_range = Signal()
         transfer_sent = Signal()
+        # Which packer the transfer's bytes go to, one-hot, kept in a register while RUN
+        # lasts: a packer's push enables every byte of its ring, so it must not wait for
+        # the state and target to be decoded.
+        feeding = {target: Signal(name=f"feeding_{target.name.lower()}") for target in targets}
+        for target, packer in packers.items():
+            m.d.comb += [packer.chunk.payload.eq(self.chunk.payload),
+                         packer.chunk.valid.eq(self.chunk.valid & feeding[target])]
+        m.d.comb += self.chunk.ready.eq(Cat(*(feeding[target] & packer.chunk.ready
+                                              for target, packer in packers.items())).any())
 
         raise_any_fault = fault_raiser(m, self)
 
@@ -110,6 +119,7 @@ class LoadUnit(wiring.Component):
 
         with m.FSM(name="load"):
             with m.State("IDLE"):
+                m.d.sync += [feeding[target].eq(0) for target in targets]
                 m.d.comb += self.queue.ready.eq(~self.halt)
                 with m.If(self.queue.valid & ~self.halt):
                     m.d.sync += [insn.eq(self.queue.payload.instruction),
@@ -130,6 +140,8 @@ class LoadUnit(wiring.Component):
                     m.d.comb += [self.transfer.valid.eq(1),
                                  self.token_take.eq(wants_token & self.transfer.ready)]
                     with m.If(self.transfer.ready):
+                        m.d.sync += [feeding[target].eq(insn.target == target)
+                                     for target in targets]
                         m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += self.busy.eq(1)
@@ -137,8 +149,7 @@ class LoadUnit(wiring.Component):
                 leftover = Signal()
                 for target, (_, depth) in targets.items():
                     packer = packers[target]
-                    with m.If(insn.target == target):
-                        wiring.connect(m, wiring.flipped(self.chunk), packer.chunk)
+                    with m.If(feeding[target]):
                         m.d.comb += leftover.eq(packer.level != 0)
                         with m.If(packer.row.valid):
                             with m.If(~address_in_range):
@@ -167,7 +178,8 @@ class LoadUnit(wiring.Component):
                             m.d.comb += self.token_give.eq(insn.header.deps.push_next)
                             m.next = "IDLE"
             with m.State("STOPPED"):
-                pass  # until the NPU resets the units
+                # Until the NPU resets the units.
+                m.d.sync += [feeding[target].eq(0) for target in targets]
         return m
 
     def _write_row(self, m, target, address, packer):

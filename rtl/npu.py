@@ -171,7 +171,10 @@ class NpuTop(wiring.Component):
         m.d.comb += fetch.all_idle.eq(queues_empty & ~load.busy & ~compute.busy & ~store.busy &
                                       ~core.busy & ~engines_busy)
 
-        # Control: run, stop on the first fault, drain, reset the units.
+        # Control: run, stop on the first fault, drain, reset the units. ``unit_reset`` and
+        # ``halt`` are registers: they fan out to every unit, so nothing but a flip-flop may
+        # drive them (a decoded state, or the engines' busy flags, in front of a net that
+        # reaches tens of thousands of flip-flops would be the design's slowest path).
         faults = [(unit_block.fault_valid, unit_block.fault)
                   for unit_block in (fetch, load, compute, store)]
         any_fault = Cat(*(valid for valid, _ in faults)).any()
@@ -181,23 +184,27 @@ class NpuTop(wiring.Component):
         error_index = Signal(32)
         clear_status = Signal()
         running = Signal()
+        m.d.sync += [unit_reset.eq(0), halt.eq(0)]
         with m.FSM(name="control"):
             with m.State("IDLE"):
                 with m.If(regs.ctrl.soft_reset):
-                    m.d.sync += clear_status.eq(1)
+                    m.d.sync += [clear_status.eq(1), halt.eq(1)]
                     m.next = "DRAIN"
                 with m.Elif(regs.ctrl.start):
                     # Every program starts from empty queues and zero tokens.
-                    m.d.comb += unit_reset.eq(1)
-                    m.d.sync += [done.eq(0), error.eq(0), error_code.eq(0), error_index.eq(0)]
-                    m.next = "START"
+                    m.d.sync += [unit_reset.eq(1), done.eq(0), error.eq(0), error_code.eq(0),
+                                 error_index.eq(0)]
+                    m.next = "RESET"
+            with m.State("RESET"):
+                m.d.comb += running.eq(1)
+                m.next = "START"
             with m.State("START"):
                 m.d.comb += [running.eq(1), fetch.start.eq(1)]
                 m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += running.eq(1)
                 with m.If(regs.ctrl.soft_reset):
-                    m.d.sync += clear_status.eq(1)
+                    m.d.sync += [clear_status.eq(1), halt.eq(1)]
                     m.next = "DRAIN"
                 with m.Elif(any_fault):
                     # The first fault in program order wins among simultaneous ones.
@@ -205,20 +212,26 @@ class NpuTop(wiring.Component):
                         with m.If(valid):
                             m.d.sync += [error_code.eq(fault.code),
                                          error_index.eq(fault.index)]
-                    m.d.sync += error.eq(1)
+                    m.d.sync += [error.eq(1), halt.eq(1)]
                     m.next = "DRAIN"
                 with m.Elif(fetch.done):
                     m.d.sync += done.eq(1)
                     m.next = "IDLE"
             with m.State("DRAIN"):
                 # Bursts in flight complete (writes without strobes) before the reset.
-                m.d.comb += [running.eq(1), halt.eq(1)]
+                m.d.comb += running.eq(1)
                 with m.If(~engines_busy):
-                    m.d.comb += unit_reset.eq(1)
+                    m.d.sync += unit_reset.eq(1)
                     with m.If(clear_status):
                         m.d.sync += [done.eq(0), error.eq(0), error_code.eq(0),
                                      error_index.eq(0), clear_status.eq(0)]
-                    m.next = "IDLE"
+                    m.next = "RECOVER"
+                with m.Else():
+                    m.d.sync += halt.eq(1)
+            with m.State("RECOVER"):
+                # The units are in reset this cycle.
+                m.d.comb += running.eq(1)
+                m.next = "IDLE"
         for engine_block in (fetch_reader, load_reader, writer):
             m.d.comb += engine_block.abort.eq(halt)
 

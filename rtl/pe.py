@@ -71,8 +71,10 @@ class ProcessingElement(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         config = self._config
-        weight = Signal(signed(config.data_width))
-        weight_shadow = Signal(signed(config.data_width))
+        # Data registers have no reset: what they hold after a reset is flushed before any
+        # result is used, and leaving them out keeps the reset net to the control flip-flops.
+        weight = Signal(signed(config.data_width), reset_less=True)
+        weight_shadow = Signal(signed(config.data_width), reset_less=True)
 
         with m.If(self.shadow_load):
             m.d.sync += weight_shadow.eq(self.shadow_in)
@@ -82,13 +84,16 @@ class ProcessingElement(wiring.Component):
         # The product is registered before the accumulate, so a cycle holds either the
         # multiplier (a DSP block) or the 32-bit add, never both. Every row adds the same
         # cycle, so the partial sums stay aligned; the array is one cycle deeper.
-        product = Signal(signed(2 * config.data_width))
+        product = Signal(signed(2 * config.data_width), reset_less=True)
+        act = Signal.like(self.act_out, reset_less=True)
+        psum = Signal.like(self.psum_out, reset_less=True)
         m.d.sync += product.eq(lut_product(self.act_in, weight) if self._lut_multiplier
                                else self.act_in * weight)
         m.d.sync += [
-            self.act_out.eq(self.act_in),
+            act.eq(self.act_in),
             self.swap_out.eq(self.swap_in),
             # Wraps modulo 2**32 like int32 arithmetic; the golden model does the same.
-            self.psum_out.eq(self.psum_in + product),
+            psum.eq(self.psum_in + product),
         ]
+        m.d.comb += [self.act_out.eq(act), self.psum_out.eq(psum)]
         return m

@@ -34,27 +34,29 @@ class _Lane(Elaboratable):
     def __init__(self):
         self.acc = Signal(signed(32))
         self.params = Signal(QuantParams)
-        self.result = Signal(signed(8))
+        self.result = Signal(signed(8), reset_less=True)
 
     def elaborate(self, platform):
         m = Module()
         # params[i] is the lane's parameters as seen by stage i + 2.
-        params = [Signal(QuantParams, name=f"params_{stage}") for stage in range(1, 9)]
+        # No resets: a pure data path, its valid bit travels beside it in the Requantizer.
+        params = [Signal(QuantParams, name=f"params_{stage}", reset_less=True)
+                  for stage in range(1, 9)]
         m.d.sync += params[0].eq(self.params)
         for stage in range(1, len(params)):
             m.d.sync += params[stage].eq(params[stage - 1])
 
         # 1: inputs.
-        acc = Signal(signed(32))
+        acc = Signal(signed(32), reset_less=True)
         m.d.sync += acc.eq(self.acc)
         multiplier = params[0].multiplier
         # 2: partial products; the high halves are signed, the low halves unsigned.
         acc_high, acc_low = acc[16:].as_signed(), acc[:16]
         mul_high, mul_low = multiplier[16:].as_signed(), multiplier[:16]
-        high_high = Signal(signed(32))
-        high_low = Signal(signed(34))
-        low_high = Signal(signed(34))
-        low_low = Signal(unsigned(32))
+        high_high = Signal(signed(32), reset_less=True)
+        high_low = Signal(signed(34), reset_less=True)
+        low_high = Signal(signed(34), reset_less=True)
+        low_low = Signal(unsigned(32), reset_less=True)
         m.d.sync += [
             high_high.eq(acc_high * mul_high),
             high_low.eq(acc_high * mul_low),
@@ -62,11 +64,11 @@ class _Lane(Elaboratable):
             low_low.eq(acc_low * mul_low),
         ]
         # 3: the middle partial products.
-        middle = Signal(signed(35))
-        outer = Signal(signed(64))
+        middle = Signal(signed(35), reset_less=True)
+        outer = Signal(signed(64), reset_less=True)
         m.d.sync += [middle.eq(high_low + low_high), outer.eq(Cat(low_low, high_high))]
         # 4: the product.
-        product = Signal(signed(64))
+        product = Signal(signed(64), reset_less=True)
         m.d.sync += product.eq(outer + (middle << 16))
         # 5: total shift s = 31 + shift in 0..62 = 8 * coarse + fine. Shift right by whole
         # bytes with a zero guard byte below the product: the byte just below the cut stays
@@ -77,9 +79,9 @@ class _Lane(Elaboratable):
         coarse, fine = total_shift[3:], total_shift[:3]
         guarded = Cat(Const(0, 8), product).as_signed()
         byte_nonzero = [guarded[8 * i:8 * i + 8] != 0 for i in range(8)]
-        coarse_shifted = Signal(signed(72))
-        coarse_sticky = Signal()
-        fine_shift = Signal(3)
+        coarse_shifted = Signal(signed(72), reset_less=True)
+        coarse_sticky = Signal(reset_less=True)
+        fine_shift = Signal(3, reset_less=True)
         m.d.sync += [
             coarse_shifted.eq(guarded >> Cat(Const(0, 3), coarse)),
             # Guarded bytes 0..coarse-1 fall off; the guard byte itself is zero.
@@ -87,9 +89,9 @@ class _Lane(Elaboratable):
             fine_shift.eq(fine),
         ]
         # 6: floor(product / 2**s), the half bit (bit s - 1) and the sticky bit (below it).
-        floor = Signal(signed(64))
-        half_bit = Signal()
-        sticky = Signal()
+        floor = Signal(signed(64), reset_less=True)
+        half_bit = Signal(reset_less=True)
+        sticky = Signal(reset_less=True)
         below_half = Signal(15)
         m.d.comb += below_half.eq((Const(1, 16) << (fine_shift + 7)) - 1)
         m.d.sync += [
@@ -98,10 +100,10 @@ class _Lane(Elaboratable):
             sticky.eq(coarse_sticky | (coarse_shifted[:15] & below_half).any()),
         ]
         # 7: round half to even.
-        rounded = Signal(signed(65))
+        rounded = Signal(signed(65), reset_less=True)
         m.d.sync += rounded.eq(floor + (half_bit & (sticky | floor[0])))
         # 8: zero point.
-        shifted = Signal(signed(66))
+        shifted = Signal(signed(66), reset_less=True)
         m.d.sync += shifted.eq(rounded + params[6].zero_point)
         # 9: clamp.
         with m.If(shifted < params[7].qmin):

@@ -106,7 +106,7 @@ class StoreUnit(wiring.Component):
         ]
         raw_row = self.acc_read.data.as_value()
         for stage in range(REQUANTIZER_LATENCY):
-            delayed = Signal.like(raw_row, name=f"raw_row_d{stage + 1}")
+            delayed = Signal.like(raw_row, name=f"raw_row_d{stage + 1}", reset_less=True)
             m.d.sync += delayed.eq(raw_row)
             raw_row = delayed
         row_bits = Shape.cast(accumulator_row_layout(config)).width
