@@ -53,13 +53,6 @@ def burst_layout(bus_bytes):
     })
 
 
-def _minimum(m, *values):
-    result = values[0]
-    for value in values[1:]:
-        result = Mux(value < result, value, result)
-    return result
-
-
 class BurstPlanner(wiring.Component):
     """Splits a 2-D transfer into bursts, one per cycle.
 
@@ -102,15 +95,17 @@ class BurstPlanner(wiring.Component):
         bytes_per_row = Signal(16)
         stride = Signal(32)
 
-        # The burst is the smallest of three limits. The comparisons run side by side and
-        # a one-hot choice picks the result, instead of a chain of minimums.
+        # The burst is the smallest of three limits. Their comparisons are registers, kept
+        # up to date burst by burst (from the values each branch below loads, against
+        # constants where it can), so choosing the burst starts from flip-flops instead of
+        # two carry chains in front of every planner register's enable.
         offset = cursor[:lane_bits]
         # Kept: the cursor is lane-aligned after every burst but a row's last.
         to_max_burst = Signal(range(max_burst_bytes + 1))
         last_row = Signal()   # rows_left == 1, kept
-        row_fits_page = row_left <= page_left
-        row_fits_burst = row_left <= to_max_burst
-        page_fits_burst = page_left <= to_max_burst
+        row_fits_page = Signal()    # row_left <= page_left
+        row_fits_burst = Signal()   # row_left <= to_max_burst
+        page_fits_burst = Signal()  # page_left <= to_max_burst
         row_done = row_fits_page & row_fits_burst
         burst_bytes = Signal(range(PAGE_BYTES + 1))
         with m.If(row_done):
@@ -135,6 +130,27 @@ class BurstPlanner(wiring.Component):
             return [cursor.eq(addr), page_left.eq(PAGE_BYTES - addr[:12]),
                     to_max_burst.eq(max_burst_bytes - addr[:lane_bits])]
 
+        def limits_compared():
+            return [row_fits_page.eq(row_left <= page_left),
+                    row_fits_burst.eq(row_left <= to_max_burst),
+                    page_fits_burst.eq(page_left <= to_max_burst)]
+
+        # The next row's comparisons, from registers a burst ahead: with a = its address,
+        # bytes_per_row <= PAGE_BYTES - a[:12] is a[:12] + bytes_per_row <= PAGE_BYTES, and
+        # likewise for the burst limit; the page fits the burst when a, lane-aligned down,
+        # lies within max_burst_bytes of the page's end.
+        next_page_offset = next_row_addr[:12]
+        next_row_fits_page = next_page_offset + bytes_per_row <= PAGE_BYTES
+        next_row_fits_burst = next_row_addr[:lane_bits] + bytes_per_row <= max_burst_bytes
+        next_page_fits_burst = ((next_page_offset >> lane_bits) <<
+                                lane_bits) >= PAGE_BYTES - max_burst_bytes
+        after_page = Signal(16)    # row_left - page_left
+        after_burst = Signal(16)   # row_left - to_max_burst
+        page_after_burst = Signal(range(PAGE_BYTES + 1))
+        m.d.comb += [after_page.eq(row_left - page_left),
+                     after_burst.eq(row_left - to_max_burst),
+                     page_after_burst.eq(page_left - to_max_burst)]
+
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += self.transfer.ready.eq(~self.abort)
@@ -152,13 +168,13 @@ class BurstPlanner(wiring.Component):
                     m.next = "FIRST"
             with m.State("FIRST"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += next_row_addr.eq(row_addr + stride)
+                m.d.sync += [next_row_addr.eq(row_addr + stride), *limits_compared()]
                 m.next = "PLAN"
             with m.State("PLAN"):
                 m.d.comb += self.busy.eq(1)
                 # A burst never crosses a 4 KiB page, so none starting below 2**32 wraps;
-                # only one starting at 2**32 or above does (the previous burst ended there,
-                # or the row starts there), and its bit 32 is a register.
+                # only one starting at 2**32 (the previous ended there) or a next row
+                # starting past the address space does.
                 wraps = cursor[32] | (row_done & ~last & next_row_addr[32])
                 with m.If(self.abort):
                     m.next = "IDLE"
@@ -178,6 +194,9 @@ class BurstPlanner(wiring.Component):
                                 row_left.eq(bytes_per_row),
                                 rows_left.eq(rows_left - 1),
                                 last_row.eq(rows_left == 2),
+                                row_fits_page.eq(next_row_fits_page),
+                                row_fits_burst.eq(next_row_fits_burst),
+                                page_fits_burst.eq(next_page_fits_burst),
                             ]
                         with m.Elif(page_fits_burst):
                             # The burst ran to the page's end: the next starts a page.
@@ -185,14 +204,20 @@ class BurstPlanner(wiring.Component):
                                 cursor.eq(cursor + page_left),
                                 page_left.eq(PAGE_BYTES),
                                 to_max_burst.eq(max_burst_bytes),
-                                row_left.eq(row_left - page_left),
+                                row_left.eq(after_page),
+                                row_fits_page.eq(after_page <= PAGE_BYTES),
+                                row_fits_burst.eq(after_page <= max_burst_bytes),
+                                page_fits_burst.eq(PAGE_BYTES <= max_burst_bytes),
                             ]
                         with m.Else():
+                            # row_left <= page_left still holds after both lose a burst.
                             m.d.sync += [
                                 cursor.eq(cursor + to_max_burst),
-                                page_left.eq(page_left - to_max_burst),
+                                page_left.eq(page_after_burst),
                                 to_max_burst.eq(max_burst_bytes),
-                                row_left.eq(row_left - to_max_burst),
+                                row_left.eq(after_burst),
+                                row_fits_burst.eq(after_burst <= max_burst_bytes),
+                                page_fits_burst.eq(page_after_burst <= max_burst_bytes),
                             ]
         return m
 
@@ -274,11 +299,14 @@ class _EngineBase(wiring.Component):
         bytes_left = Signal(range(PAGE_BYTES + 1))
         planned = Signal(beat_layout)
         remaining = Signal(range(PAGE_BYTES + 1))
+        lanes = Signal(range(w + 1))
         m.d.comb += [
             planned.start_lane.eq(Mux(first_beat, head.offset, 0)),
             remaining.eq(Mux(first_beat, head.bytes, bytes_left)),
-            planned.count.eq(_minimum(m, w - planned.start_lane, remaining)),
-            planned.last.eq(planned.count == remaining),
+            lanes.eq(w - planned.start_lane),
+            # One comparison gives both the count and the last beat, side by side.
+            planned.last.eq(remaining <= lanes),
+            planned.count.eq(Mux(planned.last, remaining, lanes)),
             beats.w_data.eq(planned),
         ]
         plan = fifo.r_rdy & beats.w_rdy

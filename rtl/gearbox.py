@@ -82,17 +82,23 @@ class _Ring(wiring.Component):
 class RowPacker(_Ring):
     """Packs chunks of 1..W bytes into rows of R bytes, in order, at full rate.
 
-    The bytes sit in a ring of whole rows and whole W-byte words. A chunk is written at the
-    write pointer and a row read at the read pointer, each a register, so neither side's
-    handshake feeds the other's data path: ``chunk.ready`` and ``row.valid`` come from the
-    level register, and the handshakes only enable the pointer updates.
+    The bytes sit in a ring of whole rows and whole W-byte words. A chunk is first shifted to
+    the write position and registered with its byte mask and the one-hot words it covers;
+    the next cycle writes it into the ring, so each ring byte's enable is a single gate of
+    registers (the ring is up to 8N + 2W bytes wide: its enables are the packer's widest
+    fan-out). Rows are read at a read pointer register. ``chunk.ready`` and ``row.valid``
+    come from level registers; the handshakes only enable pointer updates.
 
     Members
     -------
     chunk : In(stream.Signature(ByteChunk(W)))
     row : Out(stream.Signature(ArrayLayout(8, R)))
     level : Out(range(capacity + 1))
-        Bytes held (a row ends a transfer only when this returns to 0).
+        Bytes taken in and not yet in a row handed out (a row ends a transfer only when this
+        returns to 0).
+    settled : Out(1)
+        No chunk is on its way into the ring: ``row.valid`` says whether the bytes held
+        make a whole row.
     """
 
     def __init__(self, *, chunk_bytes, row_bytes):
@@ -100,6 +106,7 @@ class RowPacker(_Ring):
             "chunk": In(stream.Signature(ByteChunk(chunk_bytes))),
             "row": Out(stream.Signature(data.ArrayLayout(8, row_bytes))),
             "level": Out(range(ring_bytes(chunk_bytes, row_bytes) + 1)),
+            "settled": Out(1),
         }, chunk_bytes=chunk_bytes, row_bytes=row_bytes)
 
     def elaborate(self, platform):
@@ -110,7 +117,10 @@ class RowPacker(_Ring):
         write = _WordPointer(words, w, "write")
         read_row = Signal(range(rows))
         level = self.level
-        # Room for a whole chunk, and a whole row held: both kept with the level, so the
+        # Bytes written into the ring and not yet read: what ``row.valid`` looks at (the
+        # staged chunk is in ``level`` but not here yet).
+        ring_level = Signal.like(level)
+        # Room for a whole chunk, and a whole row held: both kept with the levels, so the
         # handshakes start from registers.
         room = Signal(init=1)
         row_held = Signal()
@@ -125,29 +135,48 @@ class RowPacker(_Ring):
         pushed = self.chunk.valid & self.chunk.ready
         count = self.chunk.payload.count
 
-        # The chunk and its byte mask shifted to the write offset: two words' worth, the
-        # first for write_word, the second for the word after it.
-        shifted_data = Signal(16 * w)
-        shifted_mask = Signal(2 * w)
-        m.d.comb += [
-            shifted_data.eq(self.chunk.payload.data.as_value() << Cat(Const(0, 3), write.offset)),
-            shifted_mask.eq((((Const(1, w + 1) << count) - 1)[:w]) << write.offset),
-        ]
+        # Stage 1: the chunk and its byte mask shifted to the write offset, two words' worth
+        # (the first for the write word, the second for the word after it), and those two
+        # words one-hot.
+        staged_valid = Signal()
+        staged_count = Signal.like(count)
+        staged_data = Signal(16 * w, reset_less=True)
+        staged_mask = Signal(2 * w, reset_less=True)
+        staged_words = Signal(words, reset_less=True)
+        staged_next_words = Signal(words, reset_less=True)
+        m.d.sync += [staged_valid.eq(pushed), staged_count.eq(count)]
+        m.d.comb += self.settled.eq(~staged_valid)
         with m.If(pushed):
+            m.d.sync += [
+                staged_data.eq(self.chunk.payload.data.as_value() <<
+                               Cat(Const(0, 3), write.offset)),
+                staged_mask.eq((((Const(1, w + 1) << count) - 1)[:w]) << write.offset),
+                staged_words.eq(Const(1, words) << write.word),
+                staged_next_words.eq(Const(1, words) << write.next_word),
+            ]
+            write.advance(m, count)
+
+        # Stage 2: into the ring.
+        with m.If(staged_valid):
             for word in range(words):
                 for byte in range(w):
                     lane = ring[word * w + byte]
-                    with m.If((write.word == word) & shifted_mask[byte]):
-                        m.d.sync += lane.eq(shifted_data[8 * byte:8 * byte + 8])
-                    with m.Elif((write.next_word == word) & shifted_mask[w + byte]):
-                        m.d.sync += lane.eq(shifted_data[8 * (w + byte):8 * (w + byte) + 8])
-            write.advance(m, count)
+                    with m.If(staged_words[word] & staged_mask[byte]):
+                        m.d.sync += lane.eq(staged_data[8 * byte:8 * byte + 8])
+                    with m.Elif(staged_next_words[word] & staged_mask[w + byte]):
+                        m.d.sync += lane.eq(staged_data[8 * (w + byte):8 * (w + byte) + 8])
         with m.If(popped):
             m.d.sync += read_row.eq(_following(read_row, rows))
+
         level_next = Signal.like(level)
-        m.d.comb += level_next.eq(level + Mux(pushed, count, 0) - Mux(popped, r, 0))
-        m.d.sync += [level.eq(level_next), room.eq(level_next <= capacity - w),
-                     row_held.eq(level_next >= r)]
+        ring_level_next = Signal.like(level)
+        m.d.comb += [
+            level_next.eq(level + Mux(pushed, count, 0) - Mux(popped, r, 0)),
+            ring_level_next.eq(ring_level + Mux(staged_valid, staged_count, 0) -
+                               Mux(popped, r, 0)),
+        ]
+        m.d.sync += [level.eq(level_next), ring_level.eq(ring_level_next),
+                     room.eq(level_next <= capacity - w), row_held.eq(ring_level_next >= r)]
         return m
 
 

@@ -147,6 +147,7 @@ class LoadUnit(wiring.Component):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += transfer_sent.eq(1)
                 leftover = Signal()
+                settled = Cat(*(p.settled for p in packers.values())).all()
                 for target, (_, depth) in targets.items():
                     packer = packers[target]
                     with m.If(feeding[target]):
@@ -167,8 +168,8 @@ class LoadUnit(wiring.Component):
                 with m.Elif(self.reader_wrap_error):
                     raise_fault("BAD_TRANSFER")
                     m.next = "STOPPED"
-                with m.Elif(reader_done & ~self.chunk.valid):
-                    # Every byte has reached a packer; whole rows drain, a partial one faults.
+                with m.Elif(reader_done & ~self.chunk.valid & settled):
+                    # Every byte has reached a ring; whole rows drain, a partial one faults.
                     row_pending = Cat(*(p.row.valid for p in packers.values())).any()
                     with m.If(~row_pending):
                         with m.If(leftover):
