@@ -223,7 +223,8 @@ class BurstPlanner(wiring.Component):
 
 
 def _in_flight_layout(bus_bytes):
-    return data.StructLayout({"offset": range(bus_bytes), "bytes": range(1, PAGE_BYTES + 1)})
+    return data.StructLayout({"offset": range(bus_bytes), "bytes": range(1, PAGE_BYTES + 1),
+                              "beats": range(1, MAX_AXI_BEATS + 1)})
 
 
 def engine_params(config):
@@ -259,14 +260,26 @@ class _EngineBase(wiring.Component):
 
     def _engine_core(self, m, fifo_name):
         """The parts both engines share: the planner fed from ``transfer``, the FIFO of
-        bursts whose data is still to move, the error flags. Returns (planner, fifo, discard),
-        ``discard`` meaning no more bytes may move (an error or an abort)."""
+        bursts whose data is still to move, the error flags. Returns (planner, fifo, discard,
+        transfer_held), ``discard`` meaning no more bytes may move (an error or an abort) and
+        ``transfer_held`` that a transfer waits for the planner.
+
+        The transfer is registered on its way in, so the unit's handshake logic does not
+        run into the enables of the planner's registers."""
         m.submodules.planner = planner = BurstPlanner(
             bus_bytes=self._bus_bytes, max_burst_beats=self._max_burst_beats)
         layout = _in_flight_layout(self._bus_bytes)
         m.submodules[fifo_name] = fifo = SyncFIFOBuffered(
             width=Shape.cast(layout).width, depth=self._max_outstanding)
-        wiring.connect(m, wiring.flipped(self.transfer), planner.transfer)
+        held = Signal(Transfer)
+        held_valid = Signal()
+        m.d.comb += [self.transfer.ready.eq(~held_valid),
+                     planner.transfer.payload.eq(held),
+                     planner.transfer.valid.eq(held_valid)]
+        with m.If(self.abort | (planner.transfer.valid & planner.transfer.ready)):
+            m.d.sync += held_valid.eq(0)
+        with m.Elif(self.transfer.valid & self.transfer.ready):
+            m.d.sync += [held.eq(self.transfer.payload), held_valid.eq(1)]
         m.d.comb += [
             planner.abort.eq(self.abort),
             planner.clear.eq(self.clear),
@@ -275,7 +288,7 @@ class _EngineBase(wiring.Component):
         ]
         with m.If(self.clear):
             m.d.sync += self.response_error.eq(0)
-        return planner, fifo, self.error | self.abort
+        return planner, fifo, self.error | self.abort, held_valid
 
     def _beat_lanes(self, m, fifo):
         """Which lanes the next beat of the head burst carries: (start_lane, count, last,
@@ -295,24 +308,33 @@ class _EngineBase(wiring.Component):
         m.submodules.beats = beats = SyncFIFOBuffered(
             width=Shape.cast(beat_layout).width, depth=4)
 
+        # The last beat is known from a beat count (the burst's, then a down-counter), so
+        # the in-flight FIFO's read enable needs no byte arithmetic; the byte counts only
+        # go into the beat FIFO's data.
         first_beat = Signal(init=1)
         bytes_left = Signal(range(PAGE_BYTES + 1))
+        beats_left = Signal(range(MAX_AXI_BEATS + 1))
         planned = Signal(beat_layout)
-        remaining = Signal(range(PAGE_BYTES + 1))
-        lanes = Signal(range(w + 1))
+        first_lanes = Signal(range(w + 1))
         m.d.comb += [
+            first_lanes.eq(w - head.offset),
             planned.start_lane.eq(Mux(first_beat, head.offset, 0)),
-            remaining.eq(Mux(first_beat, head.bytes, bytes_left)),
-            lanes.eq(w - planned.start_lane),
-            # One comparison gives both the count and the last beat, side by side.
-            planned.last.eq(remaining <= lanes),
-            planned.count.eq(Mux(planned.last, remaining, lanes)),
+            planned.last.eq(Mux(first_beat, head.beats == 1, beats_left == 1)),
             beats.w_data.eq(planned),
         ]
+        with m.If(first_beat):
+            m.d.comb += planned.count.eq(Mux(planned.last, head.bytes, first_lanes))
+        with m.Else():
+            m.d.comb += planned.count.eq(Mux(planned.last, bytes_left, w))
         plan = fifo.r_rdy & beats.w_rdy
         m.d.comb += [beats.w_en.eq(plan), fifo.r_en.eq(plan & planned.last)]
         with m.If(plan):
-            m.d.sync += [bytes_left.eq(remaining - planned.count), first_beat.eq(planned.last)]
+            m.d.sync += first_beat.eq(planned.last)
+            with m.If(first_beat):
+                m.d.sync += [bytes_left.eq(head.bytes - first_lanes),
+                             beats_left.eq(head.beats - 1)]
+            with m.Else():
+                m.d.sync += [bytes_left.eq(bytes_left - w), beats_left.eq(beats_left - 1)]
 
         beat = Signal(beat_layout)
         m.d.comb += beat.eq(beats.r_data)
@@ -388,10 +410,10 @@ class DmaReader(_EngineBase):
     def elaborate(self, platform):
         m = Module()
         axi = self.axi
-        planner, in_flight, discard = self._engine_core(m, "in_flight")
+        planner, in_flight, discard, transfer_held = self._engine_core(m, "in_flight")
         accepted, slot, slot_valid = self._address_channel(m, planner, "ar", in_flight.w_rdy)
         m.d.comb += [in_flight.w_en.eq(accepted),
-                     in_flight.w_data.eq(Cat(slot.offset, slot.bytes))]
+                     in_flight.w_data.eq(Cat(slot.offset, slot.bytes, slot.beats))]
 
         # R side: the burst at the head of in_flight says where its bytes sit. The aligned
         # chunk goes through a register, so the lane arithmetic ends there and does not run
@@ -411,7 +433,8 @@ class DmaReader(_EngineBase):
         advance(beat)
         with m.If(beat & (axi.rresp != Response.OKAY)):
             m.d.sync += self.response_error.eq(1)
-        m.d.comb += self.busy.eq(planner.busy | slot_valid | (in_flight.level != 0) |
+        m.d.comb += self.busy.eq(transfer_held | planner.busy | slot_valid |
+                                 (in_flight.level != 0) |
                                  planned_beats | self.chunk.valid)
         return m
 
@@ -450,13 +473,13 @@ class DmaWriter(_EngineBase):
         m = Module()
         w = self._bus_bytes
         axi = self.axi
-        planner, to_send, discard = self._engine_core(m, "to_send")
+        planner, to_send, discard, transfer_held = self._engine_core(m, "to_send")
         # Bursts whose address went out and whose response has not come back.
         awaiting_response = Signal(range(self._max_outstanding + 2))
         room = (awaiting_response < self._max_outstanding) & to_send.w_rdy
         accepted, slot, slot_valid = self._address_channel(m, planner, "aw", room)
         m.d.comb += [to_send.w_en.eq(accepted),
-                     to_send.w_data.eq(Cat(slot.offset, slot.bytes))]
+                     to_send.w_data.eq(Cat(slot.offset, slot.bytes, slot.beats))]
 
         start_lane, count, last_beat, advance, pending, planned_beats = \
             self._beat_lanes(m, to_send)
@@ -493,7 +516,8 @@ class DmaWriter(_EngineBase):
         with m.If(response & (axi.bresp != Response.OKAY)):
             m.d.sync += self.response_error.eq(1)
         m.d.sync += awaiting_response.eq(awaiting_response + accepted - response)
-        m.d.comb += self.busy.eq(planner.busy | slot_valid | (to_send.level != 0) |
+        m.d.comb += self.busy.eq(transfer_held | planner.busy | slot_valid |
+                                 (to_send.level != 0) |
                                  planned_beats | staged_valid | axi.wvalid |
                                  (awaiting_response != 0))
         return m

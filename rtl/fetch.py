@@ -184,13 +184,7 @@ class FetchUnit(wiring.Component):
                                  fetched.eq(0), dispatched.eq(0), transfer_sent.eq(0)]
                     m.next = "RUN"
             with m.State("RUN"):
-                with m.If(self.reader_response_error):
-                    raise_fault("AXI_READ_ERROR", fetched)
-                    m.next = "STOPPED"
-                with m.Elif(self.reader_wrap_error):
-                    raise_fault("BAD_TRANSFER", fetched)
-                    m.next = "STOPPED"
-                with m.Elif(~self.halt):
+                with m.If(~self.halt):
                     m.d.comb += self.transfer.valid.eq(was_idle & ~transfer_sent &
                                                        (remaining != 0) & (request != 0))
                     with m.If(buffer.r_rdy):
@@ -211,6 +205,14 @@ class FetchUnit(wiring.Component):
                                             m.d.sync += dispatched.eq(dispatched + 1)
                     with m.Elif((remaining == 0) & fetch_idle):
                         m.next = "FINISH"  # the program ended without FINISH
+                # Reader errors are checked beside dispatch, not in front of it, and win
+                # (written last): what was dispatched this cycle is reset with the rest.
+                with m.If(self.reader_response_error):
+                    raise_fault("AXI_READ_ERROR", fetched)
+                    m.next = "STOPPED"
+                with m.Elif(self.reader_wrap_error):
+                    raise_fault("BAD_TRANSFER", fetched)
+                    m.next = "STOPPED"
             with m.State("FINISH"):
                 with m.If(self.all_idle & ~self.halt):
                     m.d.comb += self.done.eq(1)
