@@ -47,7 +47,8 @@ class TokenCounter(wiring.Component):
     Members
     -------
     give, take : In(1)
-        One token more / one less (``take`` only while ``available``).
+        One token more (counted a cycle later) / one less (``take`` only while
+        ``available``).
     available : Out(1)
     """
 
@@ -58,8 +59,16 @@ class TokenCounter(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         count = Signal(16)
+        # ``give`` is registered and ``count`` +- 1 computed from registers, so the units'
+        # handshake logic behind ``give`` and ``take`` ends in a two-way choice, not an adder.
+        given = Signal()
+        m.d.sync += given.eq(self.give)
+        taken = self.take & self.available
         m.d.comb += self.available.eq(count != 0)
-        m.d.sync += count.eq(count + self.give - (self.take & self.available))
+        with m.If(given & ~taken):
+            m.d.sync += count.eq(count + 1)
+        with m.Elif(taken & ~given):
+            m.d.sync += count.eq(count - 1)
         return m
 
 
