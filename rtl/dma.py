@@ -20,7 +20,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
 from .axi import AXI4Signature, Burst, Response
-from .gearbox import ByteChunk
+from .gearbox import ByteChunk, first_bytes
 
 __all__ = ["Transfer", "transfer_of", "engine_params", "BurstPlanner", "DmaReader", "DmaWriter",
            "burst_layout"]
@@ -130,6 +130,15 @@ class BurstPlanner(wiring.Component):
             return [cursor.eq(addr), page_left.eq(PAGE_BYTES - addr[:12]),
                     to_max_burst.eq(max_burst_bytes - addr[:lane_bits])]
 
+        def continue_row(burst, row_after, page_after):
+            """A burst of ``burst`` bytes that leaves ``row_after`` bytes of the row and
+            ``page_after`` of the page; the next is lane-aligned, so a whole burst away from
+            the burst limit."""
+            return [cursor.eq(cursor + burst), page_left.eq(page_after),
+                    to_max_burst.eq(max_burst_bytes), row_left.eq(row_after),
+                    row_fits_burst.eq(row_after <= max_burst_bytes),
+                    page_fits_burst.eq(Value.cast(page_after) <= max_burst_bytes)]
+
         def limits_compared():
             return [row_fits_page.eq(row_left <= page_left),
                     row_fits_burst.eq(row_left <= to_max_burst),
@@ -200,25 +209,12 @@ class BurstPlanner(wiring.Component):
                             ]
                         with m.Elif(page_fits_burst):
                             # The burst ran to the page's end: the next starts a page.
-                            m.d.sync += [
-                                cursor.eq(cursor + page_left),
-                                page_left.eq(PAGE_BYTES),
-                                to_max_burst.eq(max_burst_bytes),
-                                row_left.eq(after_page),
-                                row_fits_page.eq(after_page <= PAGE_BYTES),
-                                row_fits_burst.eq(after_page <= max_burst_bytes),
-                                page_fits_burst.eq(PAGE_BYTES <= max_burst_bytes),
-                            ]
+                            m.d.sync += [*continue_row(page_left, after_page, PAGE_BYTES),
+                                         row_fits_page.eq(after_page <= PAGE_BYTES)]
                         with m.Else():
                             # row_left <= page_left still holds after both lose a burst.
-                            m.d.sync += [
-                                cursor.eq(cursor + to_max_burst),
-                                page_left.eq(page_after_burst),
-                                to_max_burst.eq(max_burst_bytes),
-                                row_left.eq(after_burst),
-                                row_fits_burst.eq(after_burst <= max_burst_bytes),
-                                page_fits_burst.eq(page_after_burst <= max_burst_bytes),
-                            ]
+                            m.d.sync += continue_row(to_max_burst, after_burst,
+                                                     page_after_burst)
         return m
 
 
@@ -492,7 +488,7 @@ class DmaWriter(_EngineBase):
         staged_valid = Signal()
         send = (~axi.wvalid | axi.wready) & staged_valid
         with m.If(send):
-            strobe = ((Const(1, w + 1) << staged.count) - 1)[:w]
+            strobe = first_bytes(staged.count, w)
             m.d.sync += [
                 axi.wdata.eq(staged.head.as_value() << Cat(Const(0, 3), staged.start_lane)),
                 axi.wstrb.eq(Mux(staged.discard, 0, strobe << staged.start_lane)),

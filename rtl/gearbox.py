@@ -13,7 +13,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
-__all__ = ["ByteChunk", "row_bytes", "ring_bytes", "RowPacker", "RowUnpacker"]
+__all__ = ["ByteChunk", "first_bytes", "row_bytes", "ring_bytes", "RowPacker", "RowUnpacker"]
 
 
 def row_bytes(layout):
@@ -29,6 +29,12 @@ def ByteChunk(width_bytes):
         "data": data.ArrayLayout(8, width_bytes),
         "count": range(1, width_bytes + 1),
     })
+
+
+def first_bytes(count, width_bytes):
+    """A mask of ``width_bytes`` bits with the low ``count`` (0..width_bytes) set: the valid
+    bytes of a chunk, or a beat's byte strobes before they move to their lanes."""
+    return ((Const(1, width_bytes + 1) << count) - 1)[:width_bytes]
 
 
 def ring_bytes(chunk_bytes, row_bytes):
@@ -150,7 +156,7 @@ class RowPacker(_Ring):
             m.d.sync += [
                 staged_data.eq(self.chunk.payload.data.as_value() <<
                                Cat(Const(0, 3), write.offset)),
-                staged_mask.eq((((Const(1, w + 1) << count) - 1)[:w]) << write.offset),
+                staged_mask.eq(first_bytes(count, w) << write.offset),
                 staged_words.eq(Const(1, words) << write.word),
                 staged_next_words.eq(Const(1, words) << write.next_word),
             ]

@@ -185,7 +185,7 @@ class NpuTop(wiring.Component):
         clear_status = Signal()
         running = Signal()
         m.d.sync += [unit_reset.eq(0), halt.eq(0)]
-        with m.FSM(name="control"):
+        with m.FSM(name="control") as control:
             with m.State("IDLE"):
                 with m.If(regs.ctrl.soft_reset):
                     m.d.sync += [clear_status.eq(1), halt.eq(1)]
@@ -196,13 +196,11 @@ class NpuTop(wiring.Component):
                                  error_index.eq(0)]
                     m.next = "RESET"
             with m.State("RESET"):
-                m.d.comb += running.eq(1)
                 m.next = "START"
             with m.State("START"):
-                m.d.comb += [running.eq(1), fetch.start.eq(1)]
+                m.d.comb += fetch.start.eq(1)
                 m.next = "RUN"
             with m.State("RUN"):
-                m.d.comb += running.eq(1)
                 with m.If(regs.ctrl.soft_reset):
                     m.d.sync += [clear_status.eq(1), halt.eq(1)]
                     m.next = "DRAIN"
@@ -219,7 +217,6 @@ class NpuTop(wiring.Component):
                     m.next = "IDLE"
             with m.State("DRAIN"):
                 # Bursts in flight complete (writes without strobes) before the reset.
-                m.d.comb += running.eq(1)
                 with m.If(~engines_busy):
                     m.d.sync += unit_reset.eq(1)
                     with m.If(clear_status):
@@ -229,9 +226,8 @@ class NpuTop(wiring.Component):
                 with m.Else():
                     m.d.sync += halt.eq(1)
             with m.State("RECOVER"):
-                # The units are in reset this cycle.
-                m.d.comb += running.eq(1)
-                m.next = "IDLE"
+                m.next = "IDLE"  # the units are in reset this cycle
+        m.d.comb += running.eq(~control.ongoing("IDLE"))
         for engine_block in (fetch_reader, load_reader, writer):
             m.d.comb += engine_block.abort.eq(halt)
 

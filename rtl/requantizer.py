@@ -6,6 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from .config import NpuConfig
 from .isa import QuantParams
+from .pipeline import delay
 
 __all__ = ["Requantizer", "requantized_row_layout", "REQUANTIZER_LATENCY",
            "MULTIPLIERS_PER_LANE"]
@@ -155,10 +156,6 @@ class Requantizer(wiring.Component):
                 unit.params.eq(self.params[lane]),
                 self.result_row[lane].eq(unit.result),
             ]
-        valid = self.valid_in
-        for stage in range(REQUANTIZER_LATENCY):
-            delayed = Signal(name=f"valid_d{stage + 1}")
-            m.d.sync += delayed.eq(valid)
-            valid = delayed
+        valid = delay(m, self.valid_in, REQUANTIZER_LATENCY, "valid")
         m.d.comb += self.valid_out.eq(valid)
         return m

@@ -13,6 +13,7 @@ from .fetch import Fault, QueueEntry, fault_raiser
 from .gearbox import RowUnpacker, ring_bytes, row_bytes
 from .isa import StoreInstruction, StoreMode
 from .load_unit import quant_row_layout
+from .pipeline import delay
 from .requantizer import REQUANTIZER_LATENCY, Requantizer, requantized_row_layout
 
 __all__ = ["StoreUnit", "STORE_ROW_BUFFER_DEPTH"]
@@ -104,11 +105,8 @@ class StoreUnit(wiring.Component):
             requantizer.params.eq(params),
             requantizer.valid_in.eq(read_valid),
         ]
-        raw_row = self.acc_read.data.as_value()
-        for stage in range(REQUANTIZER_LATENCY):
-            delayed = Signal.like(raw_row, name=f"raw_row_d{stage + 1}", reset_less=True)
-            m.d.sync += delayed.eq(raw_row)
-            raw_row = delayed
+        raw_row = delay(m, self.acc_read.data.as_value(), REQUANTIZER_LATENCY, "raw_row",
+                        reset_less=True)
         row_bits = Shape.cast(accumulator_row_layout(config)).width
         m.submodules.rows = rows = SyncFIFOBuffered(width=row_bits, depth=STORE_ROW_BUFFER_DEPTH)
         m.d.comb += [

@@ -6,17 +6,9 @@ from amaranth.lib.wiring import In, Out
 
 from .config import NpuConfig
 from .pe import ProcessingElement
+from .pipeline import delay
 
 __all__ = ["SystolicArray"]
-
-
-def _delay(m, signal, cycles, name, reset_less=False):
-    """``signal`` delayed by ``cycles`` registers (``cycles`` may be 0)."""
-    for stage in range(cycles):
-        delayed = Signal.like(signal, name=f"{name}_d{stage + 1}", reset_less=reset_less)
-        m.d.sync += delayed.eq(signal)
-        signal = delayed
-    return signal
 
 
 class SystolicArray(wiring.Component):
@@ -77,9 +69,9 @@ class SystolicArray(wiring.Component):
             # Input skew: array row k sees an activation row k + 2 cycles after it is
             # presented, and its swap flag one cycle before that.
             m.d.comb += [
-                pes[k][0].act_in.eq(_delay(m, self.act_row[k], k + 2, f"act_skew_{k}",
+                pes[k][0].act_in.eq(delay(m, self.act_row[k], k + 2, f"act_skew_{k}",
                                                  reset_less=True)),
-                pes[k][0].swap_in.eq(_delay(m, self.act_first, k + 1, f"swap_skew_{k}")),
+                pes[k][0].swap_in.eq(delay(m, self.act_first, k + 1, f"swap_skew_{k}")),
             ]
             for j in range(n):
                 pe = pes[k][j]
@@ -98,5 +90,5 @@ class SystolicArray(wiring.Component):
             # Output de-skew: column j finishes j cycles after column 0.
             column_sum = pes[n - 1][j].psum_out
             m.d.comb += self.result_row[j].eq(
-                _delay(m, column_sum, n - 1 - j, f"result_deskew_{j}", reset_less=True))
+                delay(m, column_sum, n - 1 - j, f"result_deskew_{j}", reset_less=True))
         return m
