@@ -20,7 +20,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
 from .axi import AXI4Signature, Burst, Response
-from .gearbox import ByteChunk, first_bytes
+from .gearbox import ByteChunk, ByteSourceSignature, first_bytes
 
 __all__ = ["Transfer", "transfer_of", "engine_params", "BurstPlanner", "DmaReader", "DmaWriter",
            "burst_layout"]
@@ -441,10 +441,8 @@ class DmaWriter(_EngineBase):
     Members
     -------
     transfer : In(stream.Signature(Transfer))
-    head, level : In
-        The next W bytes of the source stream and how many it holds (``RowUnpacker``).
-    take : Out(range(W + 1))
-        Bytes taken from the source this cycle.
+    source : In(ByteSourceSignature(W, source_capacity))
+        The bytes to write (``RowUnpacker``).
     axi : Out(AXI4Signature(read=False, write=True))
     busy : Out(1)
         Bursts are planned, being sent, or waiting for their response.
@@ -457,9 +455,7 @@ class DmaWriter(_EngineBase):
                  id_width=1, source_capacity=None):
         source_capacity = source_capacity or 4 * bus_bytes
         super().__init__({
-            "head": In(data.ArrayLayout(8, bus_bytes)),
-            "level": In(range(source_capacity + 1)),
-            "take": Out(range(bus_bytes + 1)),
+            "source": In(ByteSourceSignature(bus_bytes, source_capacity)),
             "axi": Out(AXI4Signature(data_width=8 * bus_bytes, id_width=id_width,
                                      read=False, write=True)),
         }, bus_bytes=bus_bytes, max_burst_beats=max_burst_beats,
@@ -469,6 +465,7 @@ class DmaWriter(_EngineBase):
         m = Module()
         w = self._bus_bytes
         axi = self.axi
+        source = self.source
         planner, to_send, discard, transfer_held = self._engine_core(m, "to_send")
         # Bursts whose address went out and whose response has not come back.
         awaiting_response = Signal(range(self._max_outstanding + 2))
@@ -479,32 +476,49 @@ class DmaWriter(_EngineBase):
 
         start_lane, count, last_beat, advance, pending, planned_beats = \
             self._beat_lanes(m, to_send)
-        # Two register stages: a beat's bytes are taken from the source into ``staged`` (the
-        # source's own word select and byte shift end there), then shifted to their lanes
-        # into the W channel's registers (so the bus sees only flip-flops).
+        # Two register stages: a beat's window of source bytes is registered with how far
+        # to rotate it (the source's word select ends there), then rotated straight to its
+        # lanes into the W channel's registers (one shift for the source's byte offset and
+        # the beat's start lane; the bus sees only flip-flops).
         staged = Signal(data.StructLayout({
-            "head": data.ArrayLayout(8, w), "start_lane": range(w), "count": range(w + 1),
-            "last": 1, "discard": 1}))
+            "window": data.ArrayLayout(8, 2 * w), "rotate": range(2 * w), "count": range(w + 1),
+            "start_lane": range(w), "last": 1, "discard": 1}))
         staged_valid = Signal()
         send = (~axi.wvalid | axi.wready) & staged_valid
         with m.If(send):
+            window = staged.window.as_value()
             strobe = first_bytes(staged.count, w)
             m.d.sync += [
-                axi.wdata.eq(staged.head.as_value() << Cat(Const(0, 3), staged.start_lane)),
+                axi.wdata.eq((Cat(window, window) >> Cat(Const(0, 3), staged.rotate))[:8 * w]),
                 axi.wstrb.eq(Mux(staged.discard, 0, strobe << staged.start_lane)),
                 axi.wlast.eq(staged.last),
                 axi.wvalid.eq(1),
             ]
         with m.Elif(axi.wready):
             m.d.sync += axi.wvalid.eq(0)
-        load = (~staged_valid | send) & pending & (discard | (self.level >= count))
+
+        # Whether the source holds the head beat's bytes, kept as registers so no level
+        # comparison runs through ``take`` into the source's pointer enables. Both may say
+        # no for a cycle too long (bytes arriving count a cycle late), never yes too early:
+        # the level only falls by what is taken. ``holds_a_beat``: level >= W, which any
+        # beat needs at most; ``holds_count``: level >= the head beat's count (a partial
+        # beat, valid while that beat waits).
+        holds_a_beat = Signal()
+        holds_count = Signal()
+        load = (~staged_valid | send) & pending & (discard | holds_a_beat | holds_count)
+        m.d.sync += [
+            holds_a_beat.eq(Mux(load, source.level >= count + w, source.level >= w)),
+            holds_count.eq(pending & ~load & (source.level >= count)),
+        ]
         with m.If(load):
-            m.d.sync += [staged.head.eq(self.head), staged.start_lane.eq(start_lane),
-                         staged.count.eq(count), staged.last.eq(last_beat),
-                         staged.discard.eq(discard), staged_valid.eq(1)]
+            m.d.sync += [staged.window.eq(source.window),
+                         staged.rotate.eq(source.offset - start_lane),
+                         staged.start_lane.eq(start_lane), staged.count.eq(count),
+                         staged.last.eq(last_beat), staged.discard.eq(discard),
+                         staged_valid.eq(1)]
         with m.Elif(send):
             m.d.sync += staged_valid.eq(0)
-        m.d.comb += self.take.eq(Mux(load & ~discard, count, 0))
+        m.d.comb += [source.take.eq(load & ~discard), source.take_count.eq(count)]
         advance(load)
 
         m.d.comb += axi.bready.eq(1)

@@ -13,7 +13,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
-__all__ = ["ByteChunk", "first_bytes", "row_bytes", "ring_bytes", "RowPacker", "RowUnpacker"]
+__all__ = ["ByteChunk", "ByteSourceSignature", "first_bytes", "row_bytes", "ring_bytes",
+           "RowPacker", "RowUnpacker"]
 
 
 def row_bytes(layout):
@@ -28,6 +29,31 @@ def ByteChunk(width_bytes):
     return data.StructLayout({
         "data": data.ArrayLayout(8, width_bytes),
         "count": range(1, width_bytes + 1),
+    })
+
+
+def ByteSourceSignature(chunk_bytes, capacity):
+    """A byte stream taken 1..W bytes at a time (``RowUnpacker`` -> ``DmaWriter``).
+
+    The source shows two words (``window``, 2W bytes, the next byte at ``offset``) and how
+    many bytes it holds; the consumer takes ``take_count`` of them in a cycle with ``take``
+    (``take_count <= level``, checked by the consumer). ``take_count`` should come from a
+    register: the source's pointer arithmetic starts from it, and ``take`` only enables it.
+
+    Members
+    -------
+    window : Out(ArrayLayout(8, 2W))
+    offset : Out(range(W))
+    level : Out(range(capacity + 1))
+    take : In(1)
+    take_count : In(range(W + 1))
+    """
+    return wiring.Signature({
+        "window": Out(data.ArrayLayout(8, 2 * chunk_bytes)),
+        "offset": Out(range(chunk_bytes)),
+        "level": Out(range(capacity + 1)),
+        "take": In(1),
+        "take_count": In(range(chunk_bytes + 1)),
     })
 
 
@@ -189,26 +215,22 @@ class RowPacker(_Ring):
 class RowUnpacker(_Ring):
     """Unpacks rows of R bytes into a byte stream taken 0..W bytes at a time.
 
-    The consumer sees the next W bytes (``head``) and how many are held (``level``), and
-    takes ``take`` of them in a cycle (``take <= level``, checked by the consumer). Like
-    ``RowPacker``, the bytes sit in a ring with a register for each pointer: a row is written
-    at a row boundary, ``head`` is read at the read pointer, and ``row.ready`` comes from the
-    level register.
+    Like ``RowPacker``, the bytes sit in a ring with a register for each pointer: a row is
+    written at a row boundary, the window is the word at the read pointer and the word after
+    it, and ``row.ready`` comes from the level register. The consumer does the byte shift
+    (``DmaWriter`` merges it with its lane shift).
 
     Members
     -------
     row : In(stream.Signature(ArrayLayout(8, R)))
-    head : Out(ArrayLayout(8, W))
-    level : Out(range(capacity + 1))
-    take : In(range(W + 1))
+    source : Out(ByteSourceSignature(W, capacity))
     """
 
     def __init__(self, *, chunk_bytes, row_bytes):
         super().__init__({
             "row": In(stream.Signature(data.ArrayLayout(8, row_bytes))),
-            "head": Out(data.ArrayLayout(8, chunk_bytes)),
-            "level": Out(range(ring_bytes(chunk_bytes, row_bytes) + 1)),
-            "take": In(range(chunk_bytes + 1)),
+            "source": Out(ByteSourceSignature(chunk_bytes,
+                                              ring_bytes(chunk_bytes, row_bytes))),
         }, chunk_bytes=chunk_bytes, row_bytes=row_bytes)
 
     def elaborate(self, platform):
@@ -218,12 +240,13 @@ class RowUnpacker(_Ring):
         ring = Signal(data.ArrayLayout(8, capacity), reset_less=True)  # bytes, no reset
         write_row = Signal(range(rows))
         read = _WordPointer(words, w, "read")
-        level = self.level
+        source = self.source
+        level = source.level
 
         word_values = Array(ring.as_value()[8 * w * i:8 * w * (i + 1)] for i in range(words))
-        window = Cat(word_values[read.word], word_values[read.next_word])
         m.d.comb += [
-            self.head.eq((window >> Cat(Const(0, 3), read.offset))[:8 * w]),
+            source.window.eq(Cat(word_values[read.word], word_values[read.next_word])),
+            source.offset.eq(read.offset),
             self.row.ready.eq(level <= capacity - r),
         ]
         pushed = self.row.valid & self.row.ready
@@ -233,6 +256,8 @@ class RowUnpacker(_Ring):
                     m.d.sync += ring.as_value()[8 * r * index:8 * r * (index + 1)].eq(
                         self.row.payload.as_value())
             m.d.sync += write_row.eq(_following(write_row, rows))
-        read.advance(m, self.take)
-        m.d.sync += level.eq(level + Mux(pushed, r, 0) - self.take)
+        with m.If(source.take):
+            read.advance(m, source.take_count)
+        m.d.sync += level.eq(level + Mux(pushed, r, 0) -
+                             Mux(source.take, source.take_count, 0))
         return m

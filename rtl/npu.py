@@ -141,10 +141,8 @@ class NpuTop(wiring.Component):
         wiring.connect(m, store.transfer, writer.transfer)
         wiring.connect(m, store.acc_read, core.acc_read)
         wiring.connect(m, store.quant_read, quant_table.read_port())
+        wiring.connect(m, store.writer_source, writer.source)
         m.d.comb += [
-            writer.head.eq(store.writer_head),
-            writer.level.eq(store.writer_level),
-            store.writer_take.eq(writer.take),
             store.writer_busy.eq(writer.busy),
             store.writer_response_error.eq(writer.response_error),
             store.writer_wrap_error.eq(writer.wrap_error),
@@ -252,7 +250,8 @@ class NpuTop(wiring.Component):
             m.d.sync += [bytes_read.eq(0), bytes_written.eq(0)]
         with m.Else():
             m.d.sync += [bytes_read.eq(bytes_read + load.chunk_bytes),
-                         bytes_written.eq(bytes_written + writer.take)]
+                         bytes_written.eq(bytes_written + Mux(writer.source.take,
+                                                              writer.source.take_count, 0))]
         m.d.comb += [
             regs.perf_bytes_read.count.eq(bytes_read),
             regs.perf_bytes_written.count.eq(bytes_written),

@@ -10,7 +10,7 @@ from .accumulator import accumulator_row_layout
 from .config import NpuConfig
 from .dma import Transfer, transfer_of
 from .fetch import Fault, QueueEntry, fault_raiser
-from .gearbox import RowUnpacker, ring_bytes, row_bytes
+from .gearbox import ByteSourceSignature, RowUnpacker, ring_bytes, row_bytes
 from .isa import StoreInstruction, StoreMode
 from .load_unit import quant_row_layout
 from .pipeline import delay
@@ -40,7 +40,7 @@ class StoreUnit(wiring.Component):
         The COMPUTE -> STORE counter (``pop_prev``).
     token_give : Out(1)
         To the STORE -> COMPUTE counter (``push_prev``), once every row has been read.
-    transfer, writer_head, writer_level, writer_take, writer_* : the unit's DMA writer.
+    transfer, writer_source, writer_* : the unit's DMA writer.
     acc_read, quant_read : In(ReadPort.Signature)
     busy : Out(1)
     fault : Out(Fault), fault_valid : Out(1)
@@ -60,9 +60,7 @@ class StoreUnit(wiring.Component):
             "token_take": Out(1),
             "token_give": Out(1),
             "transfer": Out(stream.Signature(Transfer)),
-            "writer_head": Out(data.ArrayLayout(8, w)),
-            "writer_level": Out(range(self._source_capacity + 1)),
-            "writer_take": In(range(w + 1)),
+            "writer_source": Out(ByteSourceSignature(w, self._source_capacity)),
             "writer_busy": In(1),
             "writer_response_error": In(1),
             "writer_wrap_error": In(1),
@@ -116,19 +114,23 @@ class StoreUnit(wiring.Component):
         bytes_out = self._bytes_out
         unpackers = {mode: RowUnpacker(chunk_bytes=w, row_bytes=size)
                      for mode, size in bytes_out.items()}
+        writer_source = self.writer_source
         for mode, unpacker in unpackers.items():
             m.submodules[f"unpacker_{mode.name.lower()}"] = unpacker
-            with m.If(insn.mode == mode):
+            active = insn.mode == mode
+            m.d.comb += [unpacker.source.take.eq(active & writer_source.take),
+                         unpacker.source.take_count.eq(writer_source.take_count)]
+            with m.If(active):
                 m.d.comb += [
                     unpacker.row.payload.eq(rows.r_data[:8 * bytes_out[mode]]),
                     unpacker.row.valid.eq(rows.r_rdy),
                     rows.r_en.eq(unpacker.row.ready),
-                    self.writer_head.eq(unpacker.head),
-                    self.writer_level.eq(unpacker.level),
-                    unpacker.take.eq(self.writer_take),
+                    writer_source.window.eq(unpacker.source.window),
+                    writer_source.offset.eq(unpacker.source.offset),
+                    writer_source.level.eq(unpacker.source.level),
                 ]
-        leftover = Mux(raw, unpackers[StoreMode.RAW].level != 0,
-                       unpackers[StoreMode.REQUANT].level != 0)
+        leftover = Mux(raw, unpackers[StoreMode.RAW].source.level != 0,
+                       unpackers[StoreMode.REQUANT].source.level != 0)
 
         # Rows may be read while the buffer, counting rows already in the pipeline, has room.
         credits = Signal(range(STORE_ROW_BUFFER_DEPTH + 1), init=STORE_ROW_BUFFER_DEPTH)

@@ -52,11 +52,7 @@ class DmaCopyHarness(wiring.Component):
         wiring.connect(m, wiring.flipped(self.write_transfer), writer.transfer)
         wiring.connect(m, reader.chunk, packer.chunk)
         wiring.connect(m, packer.row, unpacker.row)
-        m.d.comb += [
-            writer.head.eq(unpacker.head),
-            writer.level.eq(unpacker.level),
-            unpacker.take.eq(writer.take),
-        ]
+        wiring.connect(m, unpacker.source, writer.source)
         connect_channels(m, reader.axi, self.m_axi)
         connect_channels(m, writer.axi, self.m_axi)
         for engine_block in (reader, writer):

@@ -75,7 +75,7 @@ class DmaTB:
         dut = self.dut
         return ", ".join(f"{name}={int(handle.value)}" for name, handle in [
             ("reader.busy", dut.reader.busy), ("writer.busy", dut.writer.busy),
-            ("packer.level", dut.packer.level), ("unpacker.level", dut.unpacker.level),
+            ("packer.level", dut.packer.level), ("unpacker.level", dut.unpacker.source__level),
             ("arvalid", dut.m_axi__arvalid), ("rready", dut.m_axi__rready),
             ("rvalid", dut.m_axi__rvalid), ("awvalid", dut.m_axi__awvalid),
             ("wvalid", dut.m_axi__wvalid), ("wready", dut.m_axi__wready),

@@ -90,10 +90,13 @@ def test_unpacker_keeps_every_byte_in_order(chunk_bytes, row_bytes):
             if pushed < rows:
                 ctx.set(dut.row.payload,
                         stream_bytes[pushed * row_bytes:(pushed + 1) * row_bytes])
-            level = ctx.get(dut.level)
+            level = ctx.get(dut.source.level)
             take = int(rng.integers(0, min(level, chunk_bytes) + 1))
-            ctx.set(dut.take, take)
-            taken.extend(ctx.get(dut.head[i]) for i in range(take))
+            # The count is steady whether or not bytes are taken, as a consumer's is.
+            ctx.set(dut.source.take_count, take or int(rng.integers(1, chunk_bytes + 1)))
+            ctx.set(dut.source.take, take != 0)
+            offset = ctx.get(dut.source.offset)
+            taken.extend(ctx.get(dut.source.window[offset + i]) for i in range(take))
             await ctx.delay(1e-9)
             if ctx.get(dut.row.valid) and ctx.get(dut.row.ready):
                 pushed += 1
