@@ -61,14 +61,15 @@ class TokenCounter(wiring.Component):
         count = Signal(16)
         # ``give`` is registered and ``count`` +- 1 computed from registers, so the units'
         # handshake logic behind ``give`` and ``take`` ends in a two-way choice, not an adder.
+        # ``available`` is a register too, kept with the count, so the units' handshakes do
+        # not start from a 16-bit comparison.
         given = Signal()
         m.d.sync += given.eq(self.give)
         taken = self.take & self.available
-        m.d.comb += self.available.eq(count != 0)
         with m.If(given & ~taken):
-            m.d.sync += count.eq(count + 1)
+            m.d.sync += [count.eq(count + 1), self.available.eq(1)]
         with m.Elif(taken & ~given):
-            m.d.sync += count.eq(count - 1)
+            m.d.sync += [count.eq(count - 1), self.available.eq(count != 1)]
         return m
 
 
@@ -92,7 +93,8 @@ class FetchUnit(wiring.Component):
     reader_busy, reader_response_error, reader_wrap_error : In(1)
     load_queue, compute_queue, store_queue : Out(stream.Signature(QueueEntry))
     all_idle : In(1)
-        Every unit and queue is empty and idle, and every transfer has completed.
+        Every unit and queue is empty and idle, and every transfer has completed (may be a
+        cycle old: FINISH is reached a cycle after the last dispatch).
     running : Out(1)
     done : Out(1)
         Pulse: the program finished.
@@ -169,22 +171,48 @@ class FetchUnit(wiring.Component):
         with m.If(transfer_sent & self.reader_busy):
             m.d.sync += transfer_sent.eq(0)  # the reader has it; busy covers it from now
 
-        # Dispatch: the head instruction goes to its unit's queue.
+        # Decode: the head instruction is checked (opcode, reserved bits, dependency flags)
+        # and its queue chosen into registers, a stage before dispatch, so the wide
+        # reserved-bit test ends there instead of running into the queues' handshakes and
+        # the buffer's read enable.
         head = buffer.r_data
         header = Header(head[:Shape.cast(Header).width])
-        queues = {Opcode.LOAD: self.load_queue, Opcode.COMPUTE: self.compute_queue,
-                  Opcode.STORE: self.store_queue}
-        for queue in queues.values():
-            m.d.comb += [queue.payload.instruction.eq(head), queue.payload.index.eq(dispatched)]
-        legal = Signal()
+        targets = {Opcode.LOAD: self.load_queue, Opcode.COMPUTE: self.compute_queue,
+                   Opcode.STORE: self.store_queue, Opcode.FINISH: None}
+        slot = Signal(INSTRUCTION_BITS)
+        slot_valid = Signal()
+        slot_legal = Signal()
+        slot_target = Signal(len(targets))  # one-hot, in the order of ``targets``
+        head_legal = Signal()
         with m.Switch(header.opcode):
             for opcode, layout in INSTRUCTION_LAYOUTS.items():
                 with m.Case(opcode):
                     # Sorted: a set's order changes between processes, and so would the Verilog.
                     forbidden = [getattr(header.deps, flag)
                                  for flag in sorted(FORBIDDEN_DEPENDENCIES[opcode])]
-                    m.d.comb += legal.eq(((head & reserved_mask(layout)) == 0) &
-                                         ~Cat(*forbidden).any())
+                    m.d.comb += head_legal.eq(((head & reserved_mask(layout)) == 0) &
+                                              ~Cat(*forbidden).any())
+
+        # Dispatch: the slot's instruction goes to its queue (``dispatched`` is its index).
+        target_ready = Signal()
+        ready_bits = []
+        for bit, queue in enumerate(targets.values()):
+            if queue is not None:
+                m.d.comb += [queue.payload.instruction.eq(slot),
+                             queue.payload.index.eq(dispatched)]
+            ready_bits.append(slot_target[bit] & (queue.ready if queue is not None else 1))
+        m.d.comb += target_ready.eq(Cat(*ready_bits).any())
+        dispatch = Signal()
+        refill = Signal()
+        m.d.comb += [refill.eq(buffer.r_rdy & (~slot_valid | dispatch)),
+                     buffer.r_en.eq(refill)]
+        with m.If(refill):
+            m.d.sync += [slot.eq(head), slot_legal.eq(head_legal),
+                         slot_target.eq(Cat(header.opcode == opcode for opcode in targets))]
+        with m.If(dispatch):
+            m.d.sync += dispatched.eq(dispatched + 1)
+        with m.If(refill | dispatch):
+            m.d.sync += slot_valid.eq(refill)
 
         with m.FSM(name="fetch") as fsm:
             with m.State("IDLE"):
@@ -196,23 +224,18 @@ class FetchUnit(wiring.Component):
                 with m.If(~self.halt):
                     m.d.comb += self.transfer.valid.eq(was_idle & ~transfer_sent &
                                                        (remaining != 0) & (request != 0))
-                    with m.If(buffer.r_rdy):
-                        with m.If(~legal):
+                    with m.If(slot_valid):
+                        with m.If(~slot_legal):
                             raise_fault("ILLEGAL_INSTRUCTION", dispatched)
                             m.next = "STOPPED"
-                        with m.Elif(header.opcode == Opcode.FINISH):
-                            m.d.comb += buffer.r_en.eq(1)
-                            m.d.sync += dispatched.eq(dispatched + 1)
-                            m.next = "FINISH"
                         with m.Else():
-                            with m.Switch(header.opcode):
-                                for opcode, queue in queues.items():
-                                    with m.Case(opcode):
-                                        m.d.comb += [queue.valid.eq(1),
-                                                     buffer.r_en.eq(queue.ready)]
-                                        with m.If(queue.ready):
-                                            m.d.sync += dispatched.eq(dispatched + 1)
-                    with m.Elif((remaining == 0) & fetch_idle):
+                            for bit, queue in enumerate(targets.values()):
+                                if queue is not None:
+                                    m.d.comb += queue.valid.eq(slot_target[bit])
+                            m.d.comb += dispatch.eq(target_ready)
+                            with m.If(slot_target[list(targets).index(Opcode.FINISH)]):
+                                m.next = "FINISH"
+                    with m.Elif((remaining == 0) & fetch_idle & (buffer.level == 0)):
                         m.next = "FINISH"  # the program ended without FINISH
                 # Reader errors are checked beside dispatch, not in front of it, and win
                 # (written last): what was dispatched this cycle is reset with the rest.
