@@ -42,15 +42,16 @@ class Accumulator(wiring.Component):
     value registered (B), and the sum written (C). An update two ahead of another writes in
     the cycle its successor reads (the read port is transparent to the write port); one just
     ahead writes in the cycle its successor registers the old value, which is forwarded
-    there. Back-to-back updates of one row therefore see each other without a stall.
+    there (as is a row from outside written in that cycle). Back-to-back updates of one row therefore see each other without a stall.
 
     Members
     -------
     update : In(accumulator_update_layout), with ``update_valid``
         A result row; the array cannot stall, so updates have no ready.
     write : In(stream.Signature(accumulator_write_layout))
-        Rows from outside (bias). Updates from the array take the write port first; a write
-        is accepted only in a cycle without one.
+        Rows from outside (bias), written the cycle after they are accepted. Updates from
+        the array take the write port first: a write is accepted only when no update will
+        need the port then.
     read : Out(ReadPort.Signature)
         Rows out (to the store path, or a testbench). Reads take one cycle.
     busy : Out(1)
@@ -88,13 +89,22 @@ class Accumulator(wiring.Component):
         valid_c = Signal()
         old_c = Signal(accumulator_row_layout(config), reset_less=True)
         written = Signal(accumulator_row_layout(config))
-        forward = valid_c & (update_c.addr == update_b.addr)
-        m.d.sync += [
-            update_c.eq(update_b),
-            valid_c.eq(valid_b),
-            old_c.eq(Mux(forward, written, update_read.data)),
-        ]
-        m.d.comb += self.busy.eq(valid_b | valid_c)
+        # Rows from outside are registered and written the next cycle, accepted only when no
+        # update is in B (so none will be in C then): the write port's inputs are registers
+        # or C's adder, and the loader's handshake logic ends in ``held`` instead of running
+        # into the block RAM. Like C's sum, a held row written this cycle is forwarded to B.
+        held = Signal(accumulator_write_layout(config), reset_less=True)
+        held_valid = Signal()
+        m.d.comb += self.write.ready.eq(~valid_b)
+        m.d.sync += [held.eq(self.write.payload), held_valid.eq(self.write.valid & ~valid_b)]
+        m.d.comb += self.busy.eq(valid_b | valid_c | held_valid)
+        with m.If(valid_c & (update_c.addr == update_b.addr)):
+            m.d.sync += old_c.eq(written)
+        with m.Elif(held_valid & (held.addr == update_b.addr)):
+            m.d.sync += old_c.eq(held.row)
+        with m.Else():
+            m.d.sync += old_c.eq(update_read.data)
+        m.d.sync += [update_c.eq(update_b), valid_c.eq(valid_b)]
 
         # C: add (or not) and write back.
         for lane in range(config.n):
@@ -109,9 +119,8 @@ class Accumulator(wiring.Component):
             ]
         with m.Else():
             m.d.comb += [
-                self.write.ready.eq(1),
-                write_port.addr.eq(self.write.payload.addr),
-                write_port.data.eq(self.write.payload.row),
-                write_port.en.eq(self.write.valid),
+                write_port.addr.eq(held.addr),
+                write_port.data.eq(held.row),
+                write_port.en.eq(held_valid),
             ]
         return m
