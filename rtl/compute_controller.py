@@ -93,7 +93,9 @@ class ComputeController(wiring.Component):
         running = Signal()
         slot_cycle = Signal(config.scratchpad_addr_width + 1)
         slot_last_cycle = Signal(config.scratchpad_addr_width + 1)
-        slot_ends = running & (slot_cycle == slot_last_cycle)
+        # The slot's last cycle, kept as a register a cycle ahead: it enables the command
+        # register and the command queue's read, so it should not start from a comparator.
+        slot_ends = Signal()
 
         # Take the next command when idle or in the last cycle of the current slot.
         m.d.comb += self.command.ready.eq(~running | slot_ends)
@@ -105,8 +107,10 @@ class ComputeController(wiring.Component):
                 slot_last_cycle.eq(
                     Mux(self.command.payload.rows > n, self.command.payload.rows, n) - 1),
             ]
+            m.d.sync += slot_ends.eq(0)  # a slot lasts at least N >= 2 cycles
         with m.Else():
-            m.d.sync += slot_cycle.eq(slot_cycle + 1)
+            m.d.sync += [slot_cycle.eq(slot_cycle + 1),
+                         slot_ends.eq(slot_cycle + 1 == slot_last_cycle)]
 
         issue_act = running & (slot_cycle < command.rows)
         issue_weight = running & (slot_cycle < n)

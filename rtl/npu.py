@@ -165,8 +165,15 @@ class NpuTop(wiring.Component):
         ]
 
         engines_busy = fetch_reader.busy | load_reader.busy | writer.busy
+        # DRAIN waits on this register, not on the engines' busy terms (an OR of FIFO levels
+        # and counters). It is sampled only while ``halt`` is up: then no new transfer starts,
+        # so once the engines are idle they stay idle and a cycle-old sample is safe.
+        engines_drained = Signal()
+        m.d.sync += engines_drained.eq(halt & ~engines_busy)
         queues_empty = Cat(*(queue.level == 0 for queue in queues.values())).all()
-        m.d.comb += fetch.all_idle.eq(queues_empty & ~load.busy & ~compute.busy & ~store.busy &
+        # Registered too: fetch reaches FINISH a cycle after its last dispatch, which is in a
+        # queue by then, so a cycle-old "all idle" never covers work still to start.
+        m.d.sync += fetch.all_idle.eq(queues_empty & ~load.busy & ~compute.busy & ~store.busy &
                                       ~core.busy & ~engines_busy)
 
         # Control: run, stop on the first fault, drain, reset the units. ``unit_reset`` and
@@ -215,7 +222,7 @@ class NpuTop(wiring.Component):
                     m.next = "IDLE"
             with m.State("DRAIN"):
                 # Bursts in flight complete (writes without strobes) before the reset.
-                with m.If(~engines_busy):
+                with m.If(engines_drained):
                     m.d.sync += unit_reset.eq(1)
                     with m.If(clear_status):
                         m.d.sync += [done.eq(0), error.eq(0), error_code.eq(0),
