@@ -54,7 +54,8 @@ def burst_layout(bus_bytes):
 
 
 class BurstPlanner(wiring.Component):
-    """Splits a 2-D transfer into bursts, one per cycle.
+    """Splits a 2-D transfer into bursts: one per cycle, and a cycle more after a burst
+    that stops inside a row (at a page's end or the burst limit, so a long one).
 
     Members
     -------
@@ -95,10 +96,10 @@ class BurstPlanner(wiring.Component):
         bytes_per_row = Signal(16)
         stride = Signal(32)
 
-        # The burst is the smallest of three limits. Their comparisons are registers, kept
-        # up to date burst by burst (from the values each branch below loads, against
-        # constants where it can), so choosing the burst starts from flip-flops instead of
-        # two carry chains in front of every planner register's enable.
+        # The burst is the smallest of three limits. Their comparisons are registers, set a
+        # row ahead for the next row and in a COMPARE cycle after a mid-row burst, so
+        # choosing the burst starts from flip-flops instead of two carry chains in front of
+        # every planner register's enable.
         offset = cursor[:lane_bits]
         # Kept: the cursor is lane-aligned after every burst but a row's last.
         to_max_burst = Signal(range(max_burst_bytes + 1))
@@ -133,11 +134,11 @@ class BurstPlanner(wiring.Component):
         def continue_row(burst, row_after, page_after):
             """A burst of ``burst`` bytes that leaves ``row_after`` bytes of the row and
             ``page_after`` of the page; the next is lane-aligned, so a whole burst away from
-            the burst limit."""
+            the burst limit. Such a burst ran to a page's end or the burst limit, so it is
+            long (short ones end rows): the limits are compared afresh in COMPARE, a cycle
+            per mid-row burst, rather than through the subtractions in front of them."""
             return [cursor.eq(cursor + burst), page_left.eq(page_after),
-                    to_max_burst.eq(max_burst_bytes), row_left.eq(row_after),
-                    row_fits_burst.eq(row_after <= max_burst_bytes),
-                    page_fits_burst.eq(Value.cast(page_after) <= max_burst_bytes)]
+                    to_max_burst.eq(max_burst_bytes), row_left.eq(row_after)]
 
         def limits_compared():
             return [row_fits_page.eq(row_left <= page_left),
@@ -179,6 +180,10 @@ class BurstPlanner(wiring.Component):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += [next_row_addr.eq(row_addr + stride), *limits_compared()]
                 m.next = "PLAN"
+            with m.State("COMPARE"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += limits_compared()
+                m.next = "PLAN"
             with m.State("PLAN"):
                 m.d.comb += self.busy.eq(1)
                 # A burst never crosses a 4 KiB page, so none starting below 2**32 wraps;
@@ -209,12 +214,12 @@ class BurstPlanner(wiring.Component):
                             ]
                         with m.Elif(page_fits_burst):
                             # The burst ran to the page's end: the next starts a page.
-                            m.d.sync += [*continue_row(page_left, after_page, PAGE_BYTES),
-                                         row_fits_page.eq(after_page <= PAGE_BYTES)]
+                            m.d.sync += continue_row(page_left, after_page, PAGE_BYTES)
+                            m.next = "COMPARE"
                         with m.Else():
-                            # row_left <= page_left still holds after both lose a burst.
                             m.d.sync += continue_row(to_max_burst, after_burst,
                                                      page_after_burst)
+                            m.next = "COMPARE"
         return m
 
 
