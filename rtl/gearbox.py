@@ -200,15 +200,17 @@ class RowPacker(_Ring):
         with m.If(popped):
             m.d.sync += read_row.eq(_following(read_row, rows))
 
-        level_next = Signal.like(level)
-        ring_level_next = Signal.like(level)
-        m.d.comb += [
-            level_next.eq(level + Mux(pushed, count, 0) - Mux(popped, r, 0)),
-            ring_level_next.eq(ring_level + Mux(staged_valid, staged_count, 0) -
-                               Mux(popped, r, 0)),
-        ]
-        m.d.sync += [level.eq(level_next), ring_level.eq(ring_level_next),
-                     room.eq(level_next <= capacity - w), row_held.eq(ring_level_next >= r)]
+        # Both outcomes of ``popped`` (the consumer's handshake, the latest signal here) are
+        # computed from registers; it only chooses between them.
+        level_in = level + Mux(pushed, count, 0)
+        ring_level_in = ring_level + Mux(staged_valid, staged_count, 0)
+        with m.If(popped):
+            m.d.sync += [level.eq(level_in - r), ring_level.eq(ring_level_in - r),
+                         room.eq(level_in <= capacity - w + r),
+                         row_held.eq(ring_level_in >= 2 * r)]
+        with m.Else():
+            m.d.sync += [level.eq(level_in), ring_level.eq(ring_level_in),
+                         room.eq(level_in <= capacity - w), row_held.eq(ring_level_in >= r)]
         return m
 
 

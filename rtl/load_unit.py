@@ -112,6 +112,7 @@ class LoadUnit(wiring.Component):
 
         def raise_fault(code):
             raise_any_fault(code, index)
+            m.d.sync += [feeding[target].eq(0) for target in targets]
 
         m.d.comb += transfer_of(self.transfer.payload, insn)
         with m.If(self.chunk.valid & self.chunk.ready):
@@ -148,19 +149,12 @@ class LoadUnit(wiring.Component):
                 m.d.sync += transfer_sent.eq(1)
                 leftover = Signal()
                 settled = Cat(*(p.settled for p in packers.values())).all()
-                for target, (_, depth) in targets.items():
-                    packer = packers[target]
+                for target, packer in packers.items():
                     with m.If(feeding[target]):
                         m.d.comb += leftover.eq(packer.level != 0)
-                        with m.If(packer.row.valid):
-                            with m.If(~address_in_range):
-                                raise_fault("SRAM_RANGE")
-                                m.next = "STOPPED"
-                            with m.Else():
-                                self._write_row(m, target, address, packer)
-                                with m.If(packer.row.ready):
-                                    m.d.sync += [address.eq(address + 1),
-                                                 address_in_range.eq(address + 1 < depth)]
+                        with m.If(packer.row.valid & ~address_in_range):
+                            raise_fault("SRAM_RANGE")
+                            m.next = "STOPPED"
                 reader_done = transfer_sent & ~self.reader_busy
                 with m.If(self.reader_response_error):
                     raise_fault("AXI_READ_ERROR")
@@ -179,8 +173,18 @@ class LoadUnit(wiring.Component):
                             m.d.comb += self.token_give.eq(insn.header.deps.push_next)
                             m.next = "IDLE"
             with m.State("STOPPED"):
-                # Until the NPU resets the units.
-                m.d.sync += [feeding[target].eq(0) for target in targets]
+                pass  # until the NPU resets the units
+
+        # Rows go to their memory under ``feeding`` alone, not the state: it is set only
+        # while RUN lasts (cleared by a fault as it is raised), so the writes and the
+        # packers' row handshakes start from registers.
+        for target, (_, depth) in targets.items():
+            packer = packers[target]
+            with m.If(feeding[target] & packer.row.valid & address_in_range):
+                self._write_row(m, target, address, packer)
+                with m.If(packer.row.ready):
+                    m.d.sync += [address.eq(address + 1),
+                                 address_in_range.eq(address + 1 < depth)]
         return m
 
     def _write_row(self, m, target, address, packer):
