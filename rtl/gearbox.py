@@ -246,10 +246,11 @@ class RowUnpacker(_Ring):
         level = source.level
 
         word_values = Array(ring.as_value()[8 * w * i:8 * w * (i + 1)] for i in range(words))
+        room = Signal(init=1)  # level <= capacity - R, kept with the level
         m.d.comb += [
             source.window.eq(Cat(word_values[read.word], word_values[read.next_word])),
             source.offset.eq(read.offset),
-            self.row.ready.eq(level <= capacity - r),
+            self.row.ready.eq(room),
         ]
         pushed = self.row.valid & self.row.ready
         with m.If(pushed):
@@ -258,8 +259,13 @@ class RowUnpacker(_Ring):
                     m.d.sync += ring.as_value()[8 * r * index:8 * r * (index + 1)].eq(
                         self.row.payload.as_value())
             m.d.sync += write_row.eq(_following(write_row, rows))
+        # Both outcomes of ``take`` (the consumer's handshake, the latest signal here) are
+        # computed from registers; it only chooses between them.
+        level_in = level + Mux(pushed, r, 0)
         with m.If(source.take):
             read.advance(m, source.take_count)
-        m.d.sync += level.eq(level + Mux(pushed, r, 0) -
-                             Mux(source.take, source.take_count, 0))
+            m.d.sync += [level.eq(level_in - source.take_count),
+                         room.eq(level_in <= capacity - r + source.take_count)]
+        with m.Else():
+            m.d.sync += [level.eq(level_in), room.eq(level_in <= capacity - r)]
         return m
