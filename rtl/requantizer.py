@@ -106,10 +106,18 @@ class _Lane(Elaboratable):
         # 8: zero point.
         shifted = Signal(signed(66), reset_less=True)
         m.d.sync += shifted.eq(rounded + params[6].zero_point)
-        # 9: clamp.
-        with m.If(shifted < params[7].qmin):
+        # 9: clamp. qmin and qmax are int8, so the 66-bit value need not be compared whole:
+        # whether it lies within int9 is an AND / OR of its high bits (LUTs, no carry chain)
+        # and only its low 9 bits meet the limits' comparators.
+        high = shifted[8:]
+        within_int9 = high.all() | ~high.any()
+        low = shifted[:9].as_signed()
+        negative = shifted[-1]
+        below = Mux(within_int9, low < params[7].qmin, negative)
+        above = Mux(within_int9, low > params[7].qmax, ~negative)
+        with m.If(below):
             m.d.sync += self.result.eq(params[7].qmin)
-        with m.Elif(shifted > params[7].qmax):
+        with m.Elif(above):
             m.d.sync += self.result.eq(params[7].qmax)
         with m.Else():
             m.d.sync += self.result.eq(shifted)
