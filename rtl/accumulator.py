@@ -42,7 +42,8 @@ class Accumulator(wiring.Component):
     value registered (B), and the sum written (C). An update two ahead of another writes in
     the cycle its successor reads (the read port is transparent to the write port); one just
     ahead writes in the cycle its successor registers the old value, which is forwarded
-    there (as is a row from outside written in that cycle). Back-to-back updates of one row therefore see each other without a stall.
+    there (as is a row from outside written in that cycle). Back-to-back updates of one row
+    therefore see each other without a stall.
 
     Members
     -------

@@ -345,11 +345,11 @@ class _EngineBase(wiring.Component):
 
         return beat.start_lane, beat.count, beat.last, advance, beats.r_rdy, beats.level != 0
 
-    def _address_channel(self, m, planner, prefix, space_left):
-        """Drive AR or AW from the planner while ``space_left``.
+    def _address_channel(self, m, planner, prefix, in_flight, space_left):
+        """Drive AR or AW from the planner while ``space_left``; each accepted burst's data
+        layout (``_in_flight_layout``) goes into the ``in_flight`` FIFO.
 
-        Returns (accepted, slot, slot_valid): the handshake strobe, the burst at the head
-        and whether there is one.
+        Returns (accepted, slot_valid): the handshake strobe and whether a burst waits.
 
         Two planned bursts wait in a small FIFO, so the planner's address arithmetic ends in
         a register and the planner's ``ready`` comes from the FIFO's level register, not
@@ -377,7 +377,11 @@ class _EngineBase(wiring.Component):
             planner.burst.ready.eq(queue.w_rdy & ~stop),
             queue.r_en.eq(accepted | stop),
         ]
-        return accepted, slot, queue.r_rdy
+        record = Signal(_in_flight_layout(self._bus_bytes))
+        m.d.comb += [record.offset.eq(slot.offset), record.bytes.eq(slot.bytes),
+                     record.beats.eq(slot.beats),
+                     in_flight.w_data.eq(record), in_flight.w_en.eq(accepted)]
+        return accepted, queue.r_rdy
 
 class DmaReader(_EngineBase):
     """AXI4 read engine: a 2-D transfer from DRAM to a stream of byte chunks.
@@ -412,9 +416,7 @@ class DmaReader(_EngineBase):
         m = Module()
         axi = self.axi
         planner, in_flight, discard, transfer_held = self._engine_core(m, "in_flight")
-        accepted, slot, slot_valid = self._address_channel(m, planner, "ar", in_flight.w_rdy)
-        m.d.comb += [in_flight.w_en.eq(accepted),
-                     in_flight.w_data.eq(Cat(slot.offset, slot.bytes, slot.beats))]
+        _, slot_valid = self._address_channel(m, planner, "ar", in_flight, in_flight.w_rdy)
 
         # R side: the burst at the head of in_flight says where its bytes sit. The aligned
         # chunk goes through a register, so the lane arithmetic ends there and does not run
@@ -475,9 +477,7 @@ class DmaWriter(_EngineBase):
         # Bursts whose address went out and whose response has not come back.
         awaiting_response = Signal(range(self._max_outstanding + 2))
         room = (awaiting_response < self._max_outstanding) & to_send.w_rdy
-        accepted, slot, slot_valid = self._address_channel(m, planner, "aw", room)
-        m.d.comb += [to_send.w_en.eq(accepted),
-                     to_send.w_data.eq(Cat(slot.offset, slot.bytes, slot.beats))]
+        accepted, slot_valid = self._address_channel(m, planner, "aw", to_send, room)
 
         start_lane, count, last_beat, advance, pending, planned_beats = \
             self._beat_lanes(m, to_send)

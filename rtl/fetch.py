@@ -177,12 +177,14 @@ class FetchUnit(wiring.Component):
         # the buffer's read enable.
         head = buffer.r_data
         header = Header(head[:Shape.cast(Header).width])
-        targets = {Opcode.LOAD: self.load_queue, Opcode.COMPUTE: self.compute_queue,
-                   Opcode.STORE: self.store_queue, Opcode.FINISH: None}
+        queues = {Opcode.LOAD: self.load_queue, Opcode.COMPUTE: self.compute_queue,
+                  Opcode.STORE: self.store_queue}
         slot = Signal(INSTRUCTION_BITS)
         slot_valid = Signal()
         slot_legal = Signal()
-        slot_target = Signal(len(targets))  # one-hot, in the order of ``targets``
+        # One-hot: which queue the slot's instruction goes to, or that it is FINISH.
+        slot_to = {opcode: Signal(name=f"slot_to_{opcode.name.lower()}")
+                   for opcode in [*queues, Opcode.FINISH]}
         head_legal = Signal()
         with m.Switch(header.opcode):
             for opcode, layout in INSTRUCTION_LAYOUTS.items():
@@ -193,22 +195,20 @@ class FetchUnit(wiring.Component):
                     m.d.comb += head_legal.eq(((head & reserved_mask(layout)) == 0) &
                                               ~Cat(*forbidden).any())
 
-        # Dispatch: the slot's instruction goes to its queue (``dispatched`` is its index).
+        # Dispatch: the slot's instruction goes to its queue (``dispatched`` is its index);
+        # FINISH is always taken.
+        for queue in queues.values():
+            m.d.comb += [queue.payload.instruction.eq(slot), queue.payload.index.eq(dispatched)]
         target_ready = Signal()
-        ready_bits = []
-        for bit, queue in enumerate(targets.values()):
-            if queue is not None:
-                m.d.comb += [queue.payload.instruction.eq(slot),
-                             queue.payload.index.eq(dispatched)]
-            ready_bits.append(slot_target[bit] & (queue.ready if queue is not None else 1))
-        m.d.comb += target_ready.eq(Cat(*ready_bits).any())
+        m.d.comb += target_ready.eq(slot_to[Opcode.FINISH] | Cat(
+            *(slot_to[opcode] & queue.ready for opcode, queue in queues.items())).any())
         dispatch = Signal()
         refill = Signal()
         m.d.comb += [refill.eq(buffer.r_rdy & (~slot_valid | dispatch)),
                      buffer.r_en.eq(refill)]
         with m.If(refill):
             m.d.sync += [slot.eq(head), slot_legal.eq(head_legal),
-                         slot_target.eq(Cat(header.opcode == opcode for opcode in targets))]
+                         *(to.eq(header.opcode == opcode) for opcode, to in slot_to.items())]
         with m.If(dispatch):
             m.d.sync += dispatched.eq(dispatched + 1)
         with m.If(refill | dispatch):
@@ -229,11 +229,10 @@ class FetchUnit(wiring.Component):
                             raise_fault("ILLEGAL_INSTRUCTION", dispatched)
                             m.next = "STOPPED"
                         with m.Else():
-                            for bit, queue in enumerate(targets.values()):
-                                if queue is not None:
-                                    m.d.comb += queue.valid.eq(slot_target[bit])
+                            m.d.comb += [queue.valid.eq(slot_to[opcode])
+                                         for opcode, queue in queues.items()]
                             m.d.comb += dispatch.eq(target_ready)
-                            with m.If(slot_target[list(targets).index(Opcode.FINISH)]):
+                            with m.If(slot_to[Opcode.FINISH]):
                                 m.next = "FINISH"
                     with m.Elif((remaining == 0) & fetch_idle & (buffer.level == 0)):
                         m.next = "FINISH"  # the program ended without FINISH

@@ -129,8 +129,7 @@ class StoreUnit(wiring.Component):
                     writer_source.offset.eq(unpacker.source.offset),
                     writer_source.level.eq(unpacker.source.level),
                 ]
-        leftover = Mux(raw, unpackers[StoreMode.RAW].source.level != 0,
-                       unpackers[StoreMode.REQUANT].source.level != 0)
+        leftover = writer_source.level != 0  # the active unpacker's
 
         # Rows may be read while the buffer, counting rows already in the pipeline, has room.
         credits = Signal(range(STORE_ROW_BUFFER_DEPTH + 1), init=STORE_ROW_BUFFER_DEPTH)
