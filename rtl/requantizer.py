@@ -11,13 +11,13 @@ from .pipeline import delay
 __all__ = ["Requantizer", "requantized_row_layout", "REQUANTIZER_LATENCY",
            "MULTIPLIERS_PER_LANE"]
 
-REQUANTIZER_LATENCY = 9
+REQUANTIZER_LATENCY = 10
 MULTIPLIERS_PER_LANE = 4  # the 16 x 16 partial products of stage 2, one DSP block each
 
 
 class _Lane(Elaboratable):
     """``clamp(round_half_even(acc * multiplier / 2**(31 + shift)) + zero_point, qmin, qmax)``
-    in nine registered stages, each at most one carry chain or a few LUT levels deep, so the
+    in ten registered stages, each at most one carry chain or a few LUT levels deep, so the
     lane keeps up with the array's clock:
 
     1. inputs (the accumulator row arrives straight from a block RAM);
@@ -29,7 +29,8 @@ class _Lane(Elaboratable):
     6. fine shift by 0..7 bits: the floor, the half bit and the rest of the sticky bit;
     7. round half to even;
     8. zero point;
-    9. clamp (which also saturates to int8).
+    9. range test: whether the value lies within int9 (an AND / OR of its high bits);
+    10. clamp (which also saturates to int8): 9-bit comparisons.
     """
 
     def __init__(self):
@@ -42,7 +43,7 @@ class _Lane(Elaboratable):
         # params[i] is the lane's parameters as seen by stage i + 2.
         # No resets: a pure data path, its valid bit travels beside it in the Requantizer.
         params = [Signal(QuantParams, name=f"params_{stage}", reset_less=True)
-                  for stage in range(1, 9)]
+                  for stage in range(1, 10)]
         m.d.sync += params[0].eq(self.params)
         for stage in range(1, len(params)):
             m.d.sync += params[stage].eq(params[stage - 1])
@@ -106,21 +107,25 @@ class _Lane(Elaboratable):
         # 8: zero point.
         shifted = Signal(signed(66), reset_less=True)
         m.d.sync += shifted.eq(rounded + params[6].zero_point)
-        # 9: clamp. qmin and qmax are int8, so the 66-bit value need not be compared whole:
-        # whether it lies within int9 is an AND / OR of its high bits (LUTs, no carry chain)
-        # and only its low 9 bits meet the limits' comparators.
+        # 9: range test. qmin and qmax are int8, so the 66-bit value need not be compared
+        # whole: whether it lies within int9 is an AND / OR of its high bits (LUTs, no carry
+        # chain), registered with its low 9 bits and its sign.
         high = shifted[8:]
-        within_int9 = high.all() | ~high.any()
-        low = shifted[:9].as_signed()
-        negative = shifted[-1]
-        below = Mux(within_int9, low < params[7].qmin, negative)
-        above = Mux(within_int9, low > params[7].qmax, ~negative)
+        within_int9 = Signal(reset_less=True)
+        low = Signal(signed(9), reset_less=True)
+        negative = Signal(reset_less=True)
+        m.d.sync += [within_int9.eq(high.all() | ~high.any()),
+                     low.eq(shifted[:9]),
+                     negative.eq(shifted[-1])]
+        # 10: clamp; only the low 9 bits meet the limits' comparators.
+        below = Mux(within_int9, low < params[8].qmin, negative)
+        above = Mux(within_int9, low > params[8].qmax, ~negative)
         with m.If(below):
-            m.d.sync += self.result.eq(params[7].qmin)
+            m.d.sync += self.result.eq(params[8].qmin)
         with m.Elif(above):
-            m.d.sync += self.result.eq(params[7].qmax)
+            m.d.sync += self.result.eq(params[8].qmax)
         with m.Else():
-            m.d.sync += self.result.eq(shifted)
+            m.d.sync += self.result.eq(low)
         return m
 
 
