@@ -27,8 +27,9 @@ class RegisterBlock(wiring.Component):
     """AXI4-Lite subordinate holding the registers of ``rtl/regs/npu_regs.rdl``.
 
     One transaction at a time per direction; a write completes when both its address and
-    data have arrived. Reads and writes of an address outside the map answer SLVERR, and so
-    do writes to a register without a writable field; write strobes select bytes.
+    data have arrived, a read answers three cycles after its address. Reads and writes of an
+    address outside the map answer SLVERR, and so do writes to a register without a writable
+    field; write strobes select bytes.
 
     Members
     -------
@@ -115,17 +116,44 @@ class RegisterBlock(wiring.Component):
                                 with m.If(bus.wstrb[position // 8]):
                                     m.d.sync += target[bit].eq(data[position])
 
-        # Read: latch the value when the address arrives, hold it until taken.
+        # Read in three cycles: latch the address; select the value within its group of
+        # eight words; select the group. The selection (a mux of every register, some fed by
+        # status logic) so starts at registers and is split in two shallow halves.
         read_response = Signal(Response)
         m.d.comb += bus.rresp.eq(read_response)
+        read_address = Signal.like(bus.araddr[2:], reset_less=True)
+        address_read = Signal()    # read_address holds a read's word address
+        groups = {}                # group -> {word in group: value}
+        for offset, value in read_values.items():
+            groups.setdefault(offset // 4 >> 3, {})[offset // 4 & 7] = value
+        group_values = {group: Signal(32, name=f"read_group_{group}", reset_less=True)
+                        for group in groups}
+        group_hit = Signal(len(groups))   # per group: the word is a register of it
+        group_of = Signal.like(read_address, reset_less=True)
+        values_read = Signal()     # group_values and group_hit hold the read's candidates
+
         with m.If(bus.rvalid & bus.rready):
             m.d.sync += bus.rvalid.eq(0)
-        with m.If(~bus.rvalid & bus.arvalid):
+        with m.If(~bus.rvalid & ~address_read & ~values_read & bus.arvalid):
             m.d.comb += bus.arready.eq(1)
-            m.d.sync += [bus.rvalid.eq(1), bus.rdata.eq(0),
+            m.d.sync += [address_read.eq(1), read_address.eq(bus.araddr[2:])]
+        with m.If(address_read):
+            m.d.sync += [address_read.eq(0), values_read.eq(1), group_hit.eq(0),
+                         group_of.eq(read_address >> 3)]
+            for position, (group, words) in enumerate(groups.items()):
+                m.d.sync += group_values[group].eq(0)
+                with m.Switch(read_address[:3]):
+                    for word, value in words.items():
+                        with m.Case(word):
+                            m.d.sync += [group_values[group].eq(value),
+                                         group_hit[position].eq(1)]
+        with m.If(values_read):
+            m.d.sync += [values_read.eq(0), bus.rvalid.eq(1), bus.rdata.eq(0),
                          read_response.eq(Response.SLVERR)]
-            with m.Switch(bus.araddr[2:]):
-                for offset, value in read_values.items():
-                    with m.Case(offset // 4):
-                        m.d.sync += [bus.rdata.eq(value), read_response.eq(Response.OKAY)]
+            with m.Switch(group_of):
+                for position, group in enumerate(groups):
+                    with m.Case(group):
+                        with m.If(group_hit[position]):
+                            m.d.sync += [bus.rdata.eq(group_values[group]),
+                                         read_response.eq(Response.OKAY)]
         return m
