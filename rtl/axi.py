@@ -89,8 +89,12 @@ def connect_channels(m, manager, subordinate):
 class AxiReadArbiter(wiring.Component):
     """Several read managers, each with its own fixed ARID, sharing one AR/R port.
 
-    AR is granted round-robin; a request once shown on the bus stays there until accepted,
-    as AXI requires. R beats are routed back by RID, so responses of different managers may
+    AR goes through a registered stage with a skid register: the bus sees only flip-flops,
+    and a manager's ``arready`` is its grant (a register, moved round-robin to the next
+    requester) and the skid's emptiness, so neither the bus's ``arready`` nor the other
+    managers' requests reach the managers' handshake logic. A request accepted here is held
+    until the bus accepts it, as AXI requires; bursts leave in the order accepted, at one per
+    cycle. R beats are routed back by RID, so responses of different managers may
     interleave.
 
     Members
@@ -112,31 +116,50 @@ class AxiReadArbiter(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         count = len(self._ids)
-        current = Signal(range(count))
-        holding = Signal()  # the request on the bus was not accepted yet: keep it
-        select = Signal(range(count))
-        m.d.comb += select.eq(current)
-        with m.If(~holding):
-            # Round-robin: the first requester after the current one, wrapping around.
+        address_members = [name for name in self.bus.signature.members
+                           if name.startswith("ar") and name not in ("arvalid", "arready")]
+        request_bits = sum(len(Value.cast(getattr(self.bus, name))) for name in address_members)
+
+        def request_of(port):
+            return Cat(*(Value.cast(getattr(port, name)) for name in address_members))
+
+        grant = Signal(range(count))
+        skid = Signal(request_bits, reset_less=True)
+        skid_valid = Signal()
+        offered = Signal(request_bits)
+        offered_valid = Signal()
+        with m.Switch(grant):
+            for index, manager in enumerate(self.managers):
+                with m.Case(index):
+                    m.d.comb += [offered.eq(request_of(manager)),
+                                 offered_valid.eq(manager.arvalid),
+                                 manager.arready.eq(~skid_valid)]
+        taken = offered_valid & ~skid_valid
+        out = Signal(request_bits, reset_less=True)
+        m.d.comb += [request_of(self.bus).eq(out)]
+        sent = self.bus.arvalid & self.bus.arready
+        with m.If(taken):
+            with m.If(self.bus.arvalid & ~self.bus.arready):
+                m.d.sync += [skid.eq(offered), skid_valid.eq(1)]
+            with m.Else():
+                m.d.sync += [out.eq(offered), self.bus.arvalid.eq(1)]
+        with m.Elif(sent):
+            with m.If(skid_valid):
+                m.d.sync += [out.eq(skid), skid_valid.eq(0)]
+            with m.Else():
+                m.d.sync += self.bus.arvalid.eq(0)
+
+        # Round-robin: after a request is taken, or while the granted manager has none, the
+        # grant moves to the first requester after it, wrapping around (itself last).
+        with m.If(taken | ~offered_valid):
             for offset in reversed(range(1, count + 1)):
-                with m.Switch(current):
+                with m.Switch(grant):
                     for base in range(count):
                         with m.Case(base):
                             candidate = (base + offset) % count
                             with m.If(self.managers[candidate].arvalid):
-                                m.d.comb += select.eq(candidate)
-        address_members = [name for name in self.bus.signature.members
-                           if name.startswith("ar") and name != "arready"]
-        with m.Switch(select):
-            for index, manager in enumerate(self.managers):
-                with m.Case(index):
-                    for name in address_members:
-                        m.d.comb += getattr(self.bus, name).eq(getattr(manager, name))
-                    m.d.comb += manager.arready.eq(self.bus.arready)
-        m.d.sync += [
-            current.eq(select),
-            holding.eq(self.bus.arvalid & ~self.bus.arready),
-        ]
+                                m.d.sync += grant.eq(candidate)
+
         for manager, manager_id in zip(self.managers, self._ids):
             mine = self.bus.rid == manager_id
             m.d.comb += [
