@@ -6,8 +6,9 @@ them into chunks of up to W bytes (W = the bus width in bytes), the writer takes
 ``RowUnpacker``. Bursts are INCR, never cross a 4 KiB boundary and are at most
 ``max_burst_beats`` long; several are in flight at once.
 
-An error response stops the engine: it issues no further bursts, finishes (reads: drains,
-writes: sends with no byte strobe) the ones in flight so the bus is never left hanging, and
+An error response stops the engine: from the next cycle it issues no further bursts, finishes
+(reads: drains, writes: sends with no byte strobe) the ones in flight so the bus is never left
+hanging, and
 holds ``error`` until ``clear``. ``abort`` does the same without an error (soft reset). A
 transfer whose DRAM range would wrap past 2**32 raises ``error`` before any burst of the
 wrapping part goes out.
@@ -189,37 +190,38 @@ class BurstPlanner(wiring.Component):
                 # A burst never crosses a 4 KiB page, so none starting below 2**32 wraps;
                 # only one starting at 2**32 (the previous ended there) or a next row
                 # starting past the address space does.
-                wraps = cursor[32] | (row_done & ~last & next_row_addr[32])
-                with m.If(self.abort):
-                    m.next = "IDLE"
-                with m.Elif(wraps):
+                wraps = cursor[32] | (row_done & ~last_row & next_row_addr[32])
+                m.d.comb += self.burst.valid.eq(~wraps & ~self.abort)
+                # ``abort`` stops the burst and sends the FSM to IDLE but does not gate the
+                # registers (IDLE reloads them), so it stays out of their enables.
+                with m.If(~wraps & self.burst.ready):
+                    with m.If(last):
+                        m.next = "IDLE"
+                    with m.Elif(row_done):
+                        m.d.sync += [
+                            row_addr.eq(next_row_addr),
+                            next_row_addr.eq(next_row_addr + stride),
+                            *start_row(next_row_addr),
+                            row_left.eq(bytes_per_row),
+                            rows_left.eq(rows_left - 1),
+                            last_row.eq(rows_left == 2),
+                            row_fits_page.eq(next_row_fits_page),
+                            row_fits_burst.eq(next_row_fits_burst),
+                            page_fits_burst.eq(next_page_fits_burst),
+                        ]
+                    with m.Elif(page_fits_burst):
+                        # The burst ran to the page's end: the next starts a page.
+                        m.d.sync += continue_row(page_left, after_page, PAGE_BYTES)
+                        m.next = "COMPARE"
+                    with m.Else():
+                        m.d.sync += continue_row(to_max_burst, after_burst,
+                                                 page_after_burst)
+                        m.next = "COMPARE"
+                with m.If(wraps & ~self.abort):
                     m.d.sync += self.wrap_error.eq(1)
                     m.next = "IDLE"
-                with m.Else():
-                    m.d.comb += self.burst.valid.eq(1)
-                    with m.If(self.burst.ready):
-                        with m.If(last):
-                            m.next = "IDLE"
-                        with m.Elif(row_done):
-                            m.d.sync += [
-                                row_addr.eq(next_row_addr),
-                                next_row_addr.eq(next_row_addr + stride),
-                                *start_row(next_row_addr),
-                                row_left.eq(bytes_per_row),
-                                rows_left.eq(rows_left - 1),
-                                last_row.eq(rows_left == 2),
-                                row_fits_page.eq(next_row_fits_page),
-                                row_fits_burst.eq(next_row_fits_burst),
-                                page_fits_burst.eq(next_page_fits_burst),
-                            ]
-                        with m.Elif(page_fits_burst):
-                            # The burst ran to the page's end: the next starts a page.
-                            m.d.sync += continue_row(page_left, after_page, PAGE_BYTES)
-                            m.next = "COMPARE"
-                        with m.Else():
-                            m.d.sync += continue_row(to_max_burst, after_burst,
-                                                     page_after_burst)
-                            m.next = "COMPARE"
+                with m.If(self.abort):
+                    m.next = "IDLE"
         return m
 
 
@@ -262,7 +264,8 @@ class _EngineBase(wiring.Component):
     def _engine_core(self, m, fifo_name):
         """The parts both engines share: the planner fed from ``transfer``, the FIFO of
         bursts whose data is still to move, the error flags. Returns (planner, fifo, discard,
-        transfer_held), ``discard`` meaning no more bytes may move (an error or an abort) and
+        transfer_held), ``discard`` meaning no more bytes may move (an error or an abort, from
+        the cycle after: a register, since it reaches the bus handshakes) and
         ``transfer_held`` that a transfer waits for the planner.
 
         The transfer is registered on its way in, so the unit's handshake logic does not
@@ -282,14 +285,18 @@ class _EngineBase(wiring.Component):
         with m.Elif(self.transfer.valid & self.transfer.ready):
             m.d.sync += [held.eq(self.transfer.payload), held_valid.eq(1)]
         m.d.comb += [
-            planner.abort.eq(self.abort),
+            # An error stops the planner too, so the planner's ``ready`` (into the enables of
+            # all its registers) needs no stop term of its own.
+            planner.abort.eq(self.abort | self.error),
             planner.clear.eq(self.clear),
             self.wrap_error.eq(planner.wrap_error),
             self.error.eq(self.response_error | planner.wrap_error),
         ]
         with m.If(self.clear):
             m.d.sync += self.response_error.eq(0)
-        return planner, fifo, self.error | self.abort, held_valid
+        discard = Signal()
+        m.d.sync += discard.eq(self.error | self.abort)
+        return planner, fifo, discard, held_valid
 
     def _beat_lanes(self, m, fifo):
         """Which lanes the next beat of the head burst carries: (start_lane, count, last,
@@ -345,7 +352,7 @@ class _EngineBase(wiring.Component):
 
         return beat.start_lane, beat.count, beat.last, advance, beats.r_rdy, beats.level != 0
 
-    def _address_channel(self, m, planner, prefix, in_flight, space_left):
+    def _address_channel(self, m, planner, prefix, in_flight, space_left, stop):
         """Drive AR or AW from the planner while ``space_left``; each accepted burst's data
         layout (``_in_flight_layout``) goes into the ``in_flight`` FIFO.
 
@@ -354,13 +361,14 @@ class _EngineBase(wiring.Component):
         Two planned bursts wait in a small FIFO, so the planner's address arithmetic ends in
         a register and the planner's ``ready`` comes from the FIFO's level register, not
         from the bus's ``ready`` (which, through the read arbiter, would otherwise reach
-        every planner register's enable). An abort or error drains it.
+        every planner register's enable). ``stop`` (the registered ``discard``) drains it: a
+        burst may still go out in the cycle an error or abort arrives, and is recorded and
+        drained like the rest.
         """
         axi = self.axi
         m.submodules[f"{prefix}_queue"] = queue = SyncFIFO(
             width=Shape.cast(burst_layout(self._bus_bytes)).width, depth=2)
         slot = Signal(burst_layout(self._bus_bytes))
-        stop = self.abort | self.error
         valid = queue.r_rdy & space_left & ~stop
         ready = getattr(axi, f"{prefix}ready")
         accepted = valid & ready
@@ -374,7 +382,7 @@ class _EngineBase(wiring.Component):
             getattr(axi, f"{prefix}valid").eq(valid),
             queue.w_data.eq(planner.burst.payload),
             queue.w_en.eq(planner.burst.valid & ~stop),
-            planner.burst.ready.eq(queue.w_rdy & ~stop),
+            planner.burst.ready.eq(queue.w_rdy),
             queue.r_en.eq(accepted | stop),
         ]
         record = Signal(_in_flight_layout(self._bus_bytes))
@@ -416,7 +424,8 @@ class DmaReader(_EngineBase):
         m = Module()
         axi = self.axi
         planner, in_flight, discard, transfer_held = self._engine_core(m, "in_flight")
-        _, slot_valid = self._address_channel(m, planner, "ar", in_flight, in_flight.w_rdy)
+        _, slot_valid = self._address_channel(m, planner, "ar", in_flight, in_flight.w_rdy,
+                                              discard)
 
         # R side: the burst at the head of in_flight says where its bytes sit. The aligned
         # chunk goes through a register, so the lane arithmetic ends there and does not run
@@ -477,7 +486,7 @@ class DmaWriter(_EngineBase):
         # Bursts whose address went out and whose response has not come back.
         awaiting_response = Signal(range(self._max_outstanding + 2))
         room = (awaiting_response < self._max_outstanding) & to_send.w_rdy
-        accepted, slot_valid = self._address_channel(m, planner, "aw", to_send, room)
+        accepted, slot_valid = self._address_channel(m, planner, "aw", to_send, room, discard)
 
         start_lane, count, last_beat, advance, pending, planned_beats = \
             self._beat_lanes(m, to_send)
