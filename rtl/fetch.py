@@ -128,11 +128,36 @@ class FetchUnit(wiring.Component):
         raise_fault = fault_raiser(m, self)
         m.submodules.packer = packer = RowPacker(chunk_bytes=self._config.bus_bytes,
                                                  row_bytes=INSTRUCTION_BYTES)
-        m.submodules.buffer = buffer = SyncFIFOBuffered(width=INSTRUCTION_BITS,
-                                                        depth=FETCH_BUFFER_DEPTH)
         wiring.connect(m, wiring.flipped(self.chunk), packer.chunk)
+        queues = {Opcode.LOAD: self.load_queue, Opcode.COMPUTE: self.compute_queue,
+                  Opcode.STORE: self.store_queue}
+
+        # Decode as instructions enter the buffer: each is checked (opcode, reserved bits,
+        # dependency flags) and its target chosen, and the buffer holds decoded entries: the
+        # instruction, whether it is legal, and a one-hot of where it goes (its queue, or
+        # that it is FINISH). The wide reserved-bit test so ends at the buffer's write port,
+        # away from dispatch and the buffer's read side.
+        targets = [*queues, Opcode.FINISH]
+        entry_layout = data.StructLayout({"instruction": INSTRUCTION_BITS, "legal": 1,
+                                          "to": len(targets)})
+        arriving = packer.row.payload.as_value()
+        header = Header(arriving[:Shape.cast(Header).width])
+        legal = Signal()
+        with m.Switch(header.opcode):
+            for opcode, layout in INSTRUCTION_LAYOUTS.items():
+                with m.Case(opcode):
+                    # Sorted: a set's order changes between processes, and so would the Verilog.
+                    forbidden = [getattr(header.deps, flag)
+                                 for flag in sorted(FORBIDDEN_DEPENDENCIES[opcode])]
+                    m.d.comb += legal.eq(((arriving & reserved_mask(layout)) == 0) &
+                                         ~Cat(*forbidden).any())
+        decoded = Signal(entry_layout)
+        m.d.comb += [decoded.instruction.eq(arriving), decoded.legal.eq(legal),
+                     decoded.to.eq(Cat(*(header.opcode == opcode for opcode in targets)))]
+        m.submodules.buffer = buffer = SyncFIFOBuffered(
+            width=Shape.cast(entry_layout).width, depth=FETCH_BUFFER_DEPTH)
         m.d.comb += [
-            buffer.w_data.eq(packer.row.payload),
+            buffer.w_data.eq(decoded),
             buffer.w_en.eq(packer.row.valid),
             packer.row.ready.eq(buffer.w_rdy),
         ]
@@ -171,48 +196,41 @@ class FetchUnit(wiring.Component):
         with m.If(transfer_sent & self.reader_busy):
             m.d.sync += transfer_sent.eq(0)  # the reader has it; busy covers it from now
 
-        # Decode: the head instruction is checked (opcode, reserved bits, dependency flags)
-        # and its queue chosen into registers, a stage before dispatch, so the wide
-        # reserved-bit test ends there instead of running into the queues' handshakes and
-        # the buffer's read enable.
-        head = buffer.r_data
-        header = Header(head[:Shape.cast(Header).width])
-        queues = {Opcode.LOAD: self.load_queue, Opcode.COMPUTE: self.compute_queue,
-                  Opcode.STORE: self.store_queue}
-        slot = Signal(INSTRUCTION_BITS)
+        incoming = Signal(entry_layout)
+        m.d.comb += incoming.eq(buffer.r_data)
+        # ``slot`` is dispatched from; ``spare`` takes the next entry while the slot waits,
+        # so the buffer's read enable is a register's emptiness and not the dispatch
+        # decision (state, slot, the target queue's ready), at one instruction per cycle.
+        slot = Signal(entry_layout)
         slot_valid = Signal()
-        slot_legal = Signal()
-        # One-hot: which queue the slot's instruction goes to, or that it is FINISH.
-        slot_to = {opcode: Signal(name=f"slot_to_{opcode.name.lower()}")
-                   for opcode in [*queues, Opcode.FINISH]}
-        head_legal = Signal()
-        with m.Switch(header.opcode):
-            for opcode, layout in INSTRUCTION_LAYOUTS.items():
-                with m.Case(opcode):
-                    # Sorted: a set's order changes between processes, and so would the Verilog.
-                    forbidden = [getattr(header.deps, flag)
-                                 for flag in sorted(FORBIDDEN_DEPENDENCIES[opcode])]
-                    m.d.comb += head_legal.eq(((head & reserved_mask(layout)) == 0) &
-                                              ~Cat(*forbidden).any())
+        spare = Signal(entry_layout)
+        spare_valid = Signal()
+        slot_to = {opcode: slot.to[position] for position, opcode in enumerate(targets)}
 
         # Dispatch: the slot's instruction goes to its queue (``dispatched`` is its index);
         # FINISH is always taken.
         for queue in queues.values():
-            m.d.comb += [queue.payload.instruction.eq(slot), queue.payload.index.eq(dispatched)]
+            m.d.comb += [queue.payload.instruction.eq(slot.instruction),
+                         queue.payload.index.eq(dispatched)]
         target_ready = Signal()
         m.d.comb += target_ready.eq(slot_to[Opcode.FINISH] | Cat(
             *(slot_to[opcode] & queue.ready for opcode, queue in queues.items())).any())
         dispatch = Signal()
         refill = Signal()
-        m.d.comb += [refill.eq(buffer.r_rdy & (~slot_valid | dispatch)),
-                     buffer.r_en.eq(refill)]
-        with m.If(refill):
-            m.d.sync += [slot.eq(head), slot_legal.eq(head_legal),
-                         *(to.eq(header.opcode == opcode) for opcode, to in slot_to.items())]
+        m.d.comb += [refill.eq(buffer.r_rdy & ~spare_valid), buffer.r_en.eq(refill)]
         with m.If(dispatch):
             m.d.sync += dispatched.eq(dispatched + 1)
-        with m.If(refill | dispatch):
-            m.d.sync += slot_valid.eq(refill)
+            with m.If(spare_valid):
+                m.d.sync += [slot.eq(spare), spare_valid.eq(0)]
+            with m.Elif(refill):
+                m.d.sync += slot.eq(incoming)
+            with m.Else():
+                m.d.sync += slot_valid.eq(0)
+        with m.Elif(refill):
+            with m.If(slot_valid):
+                m.d.sync += [spare.eq(incoming), spare_valid.eq(1)]
+            with m.Else():
+                m.d.sync += [slot.eq(incoming), slot_valid.eq(1)]
 
         with m.FSM(name="fetch") as fsm:
             with m.State("IDLE"):
@@ -225,7 +243,7 @@ class FetchUnit(wiring.Component):
                     m.d.comb += self.transfer.valid.eq(was_idle & ~transfer_sent &
                                                        (remaining != 0) & (request != 0))
                     with m.If(slot_valid):
-                        with m.If(~slot_legal):
+                        with m.If(~slot.legal):
                             raise_fault("ILLEGAL_INSTRUCTION", dispatched)
                             m.next = "STOPPED"
                         with m.Else():
