@@ -201,16 +201,21 @@ class RowPacker(_Ring):
             m.d.sync += read_row.eq(_following(read_row, rows))
 
         # Both outcomes of ``popped`` (the consumer's handshake, the latest signal here) are
-        # computed from registers; it only chooses between them.
+        # computed from registers; it only chooses between them. ``room`` counts a chunk
+        # pushed now as a whole word (it may be shorter), so it compares the level register
+        # with constants and not the sum behind it: it may say no a cycle too long, never
+        # yes too early.
         level_in = level + Mux(pushed, count, 0)
         ring_level_in = ring_level + Mux(staged_valid, staged_count, 0)
         with m.If(popped):
             m.d.sync += [level.eq(level_in - r), ring_level.eq(ring_level_in - r),
-                         room.eq(level_in <= capacity - w + r),
+                         room.eq(Mux(pushed, level <= capacity - 2 * w + r,
+                                     level <= capacity - w + r)),
                          row_held.eq(ring_level_in >= 2 * r)]
         with m.Else():
             m.d.sync += [level.eq(level_in), ring_level.eq(ring_level_in),
-                         room.eq(level_in <= capacity - w), row_held.eq(ring_level_in >= r)]
+                         room.eq(Mux(pushed, level <= capacity - 2 * w, level <= capacity - w)),
+                         row_held.eq(ring_level_in >= r)]
         return m
 
 
