@@ -135,13 +135,17 @@ class StoreUnit(wiring.Component):
         credits = Signal(range(STORE_ROW_BUFFER_DEPTH + 1), init=STORE_ROW_BUFFER_DEPTH)
         m.d.sync += credits.eq(credits - read_issued + (rows.r_rdy & rows.r_en))
         total_bytes = Signal(32)
-        supplied_bytes = Signal(33)
-        row = Signal(17)
+        # Kept as registers beside the reads, so the read decision starts from flip-flops:
+        # the accumulator row to read next, the DRAM bytes its rows have yet to supply, and
+        # whether they have all been supplied (the last read covered the rest).
+        acc_row = Signal(18)
+        bytes_to_supply = Signal(32)
+        reads_done = Signal()
         row_bytes_out = Mux(raw, bytes_out[StoreMode.RAW], bytes_out[StoreMode.REQUANT])
         token_given = Signal()
         m.d.comb += transfer_of(self.transfer.payload, insn)
         m.d.comb += [
-            self.acc_read.addr.eq(insn.acc_addr + row),
+            self.acc_read.addr.eq(acc_row),
             self.acc_read.en.eq(1),
             self.quant_read.addr.eq(insn.quant_addr),
             self.quant_read.en.eq(1),
@@ -152,12 +156,12 @@ class StoreUnit(wiring.Component):
                 m.d.comb += self.queue.ready.eq(~self.halt)
                 with m.If(self.queue.valid & ~self.halt):
                     m.d.sync += [insn.eq(self.queue.payload.instruction),
-                                 index.eq(self.queue.payload.index), row.eq(0),
-                                 supplied_bytes.eq(0), token_given.eq(0)]
+                                 index.eq(self.queue.payload.index), token_given.eq(0)]
                     m.next = "START"
             with m.State("START"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += total_bytes.eq(insn.rows * insn.bytes_per_row)
+                m.d.sync += [total_bytes.eq(insn.rows * insn.bytes_per_row),
+                             acc_row.eq(insn.acc_addr)]
                 wants_token = insn.header.deps.pop_prev
                 with m.If((insn.rows == 0) | (insn.bytes_per_row == 0)):
                     raise_fault("BAD_TRANSFER")
@@ -173,11 +177,11 @@ class StoreUnit(wiring.Component):
             with m.State("PARAMS"):
                 # The quant row was read in START; hold it for the whole instruction.
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += params.eq(self.quant_read.data)
+                m.d.sync += [params.eq(self.quant_read.data), bytes_to_supply.eq(total_bytes),
+                             reads_done.eq(0)]
                 m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += self.busy.eq(1)
-                reads_done = supplied_bytes >= total_bytes
                 with m.If(self.writer_response_error):
                     raise_fault("AXI_WRITE_ERROR")
                     m.next = "STOPPED"
@@ -186,13 +190,14 @@ class StoreUnit(wiring.Component):
                     m.next = "STOPPED"
                 with m.Elif(~reads_done):
                     with m.If((credits != 0) & ~self.halt):
-                        with m.If(insn.acc_addr + row >= config.accumulator_depth):
+                        with m.If(acc_row >= config.accumulator_depth):
                             raise_fault("SRAM_RANGE")
                             m.next = "STOPPED"
                         with m.Else():
                             m.d.comb += read_issued.eq(1)
-                            m.d.sync += [row.eq(row + 1),
-                                         supplied_bytes.eq(supplied_bytes + row_bytes_out)]
+                            m.d.sync += [acc_row.eq(acc_row + 1),
+                                         bytes_to_supply.eq(bytes_to_supply - row_bytes_out),
+                                         reads_done.eq(bytes_to_supply <= row_bytes_out)]
                 with m.Else():
                     # Nothing left in the read pipeline or the row buffer, all bytes written.
                     with m.If(~self.writer_busy & (credits == STORE_ROW_BUFFER_DEPTH)):
