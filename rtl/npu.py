@@ -15,6 +15,7 @@ from .fetch import FetchUnit, QueueEntry, TokenCounter
 from .load_unit import LoadUnit, quant_row_layout
 from .regmap import config_registers
 from .registers import RegisterBlock
+from .pipeline import replicas
 from .store_unit import StoreUnit
 
 __all__ = ["NpuTop", "LOAD_AXI_ID", "FETCH_AXI_ID"]
@@ -63,10 +64,16 @@ class NpuTop(wiring.Component):
         wiring.connect(m, wiring.flipped(self.s_axil), regs.axil)
 
         # Units are reset (after the DMA has drained) to recover from a fault or soft reset.
-        unit_reset = Signal()
+        # The control FSM decides ``reset_next`` and ``halt_next``; every unit gets its own
+        # flip-flop copy of each, since a single register would drive one net across the
+        # whole die (tens of thousands of flip-flops' resets).
+        reset_next = Signal()
+        halt_next = Signal()
         halt = Signal()
+        m.d.sync += halt.eq(halt_next)
 
         def unit(name, component):
+            unit_reset = replicas(m, reset_next, "unit_reset", [name])[name]
             m.submodules[name] = ResetInserter(unit_reset)(component)
             return component
 
@@ -98,13 +105,22 @@ class NpuTop(wiring.Component):
         m.submodules.quant_table = quant_table = Memory(
             shape=quant_row_layout(config), depth=config.quant_table_depth, init=[])
 
+        # The units see their engine's busy flag (an OR of FIFO levels and counters) a cycle
+        # late, from a register. Safe: a unit first looks at it two or more cycles after
+        # handing its engine a transfer, by when the engine has been busy for a cycle, and
+        # once idle after a transfer an engine stays idle until the unit's next one.
+        def engine_busy(engine_block, name):
+            registered = Signal(name=f"{name}_busy_seen")
+            m.d.sync += registered.eq(engine_block.busy)
+            return registered
+
         # Fetch and dispatch.
         wiring.connect(m, fetch.transfer, fetch_reader.transfer)
         wiring.connect(m, fetch_reader.chunk, fetch.chunk)
         m.d.comb += [
             fetch.base.eq(regs.insn_base.addr),
             fetch.count.eq(regs.insn_count.count),
-            fetch.reader_busy.eq(fetch_reader.busy),
+            fetch.reader_busy.eq(engine_busy(fetch_reader, "fetch_reader")),
             fetch.reader_response_error.eq(fetch_reader.response_error),
             fetch.reader_wrap_error.eq(fetch_reader.wrap_error),
         ]
@@ -118,9 +134,12 @@ class NpuTop(wiring.Component):
                 target.queue.payload.eq(queue.r_data),
                 target.queue.valid.eq(queue.r_rdy),
                 queue.r_en.eq(target.queue.ready),
-                target.halt.eq(halt),
             ]
-        m.d.comb += fetch.halt.eq(halt)
+        halts = replicas(m, halt_next, "halt", ["fetch", "load", "compute", "store",
+                                                "fetch_reader", "load_reader", "writer"])
+        for name, target in (("fetch", fetch), ("load", load), ("compute", compute),
+                             ("store", store)):
+            m.d.comb += target.halt.eq(halts[name])
 
         # LOAD.
         wiring.connect(m, load.transfer, load_reader.transfer)
@@ -129,7 +148,7 @@ class NpuTop(wiring.Component):
         wiring.connect(m, load.acc_write, core.acc_write)
         wiring.connect(m, load.quant_write, quant_table.write_port())
         m.d.comb += [
-            load.reader_busy.eq(load_reader.busy),
+            load.reader_busy.eq(engine_busy(load_reader, "load_reader")),
             load.reader_response_error.eq(load_reader.response_error),
             load.reader_wrap_error.eq(load_reader.wrap_error),
         ]
@@ -143,7 +162,7 @@ class NpuTop(wiring.Component):
         wiring.connect(m, store.quant_read, quant_table.read_port())
         wiring.connect(m, store.writer_source, writer.source)
         m.d.comb += [
-            store.writer_busy.eq(writer.busy),
+            store.writer_busy.eq(engine_busy(writer, "writer")),
             store.writer_response_error.eq(writer.response_error),
             store.writer_wrap_error.eq(writer.wrap_error),
         ]
@@ -176,8 +195,8 @@ class NpuTop(wiring.Component):
         m.d.sync += fetch.all_idle.eq(queues_empty & ~load.busy & ~compute.busy & ~store.busy &
                                       ~core.busy & ~engines_busy)
 
-        # Control: run, stop on the first fault, drain, reset the units. ``unit_reset`` and
-        # ``halt`` are registers: they fan out to every unit, so nothing but a flip-flop may
+        # Control: run, stop on the first fault, drain, reset the units. The units' resets and
+        # halts are registers: they fan out to every unit, so nothing but a flip-flop may
         # drive them (a decoded state, or the engines' busy flags, in front of a net that
         # reaches tens of thousands of flip-flops would be the design's slowest path).
         faults = [(unit_block.fault_valid, unit_block.fault)
@@ -189,16 +208,16 @@ class NpuTop(wiring.Component):
         error_index = Signal(32)
         clear_status = Signal()
         running = Signal()
-        m.d.sync += [unit_reset.eq(0), halt.eq(0)]
         with m.FSM(name="control") as control:
             with m.State("IDLE"):
                 with m.If(regs.ctrl.soft_reset):
-                    m.d.sync += [clear_status.eq(1), halt.eq(1)]
+                    m.d.sync += clear_status.eq(1)
+                    m.d.comb += halt_next.eq(1)
                     m.next = "DRAIN"
                 with m.Elif(regs.ctrl.start):
                     # Every program starts from empty queues and zero tokens.
-                    m.d.sync += [unit_reset.eq(1), done.eq(0), error.eq(0), error_code.eq(0),
-                                 error_index.eq(0)]
+                    m.d.comb += reset_next.eq(1)
+                    m.d.sync += [done.eq(0), error.eq(0), error_code.eq(0), error_index.eq(0)]
                     m.next = "RESET"
             with m.State("RESET"):
                 m.next = "START"
@@ -207,7 +226,8 @@ class NpuTop(wiring.Component):
                 m.next = "RUN"
             with m.State("RUN"):
                 with m.If(regs.ctrl.soft_reset):
-                    m.d.sync += [clear_status.eq(1), halt.eq(1)]
+                    m.d.sync += clear_status.eq(1)
+                    m.d.comb += halt_next.eq(1)
                     m.next = "DRAIN"
                 with m.Elif(any_fault):
                     # The first fault in program order wins among simultaneous ones.
@@ -215,7 +235,8 @@ class NpuTop(wiring.Component):
                         with m.If(valid):
                             m.d.sync += [error_code.eq(fault.code),
                                          error_index.eq(fault.index)]
-                    m.d.sync += [error.eq(1), halt.eq(1)]
+                    m.d.sync += error.eq(1)
+                    m.d.comb += halt_next.eq(1)
                     m.next = "DRAIN"
                 with m.Elif(fetch.done):
                     m.d.sync += done.eq(1)
@@ -223,18 +244,19 @@ class NpuTop(wiring.Component):
             with m.State("DRAIN"):
                 # Bursts in flight complete (writes without strobes) before the reset.
                 with m.If(engines_drained):
-                    m.d.sync += unit_reset.eq(1)
+                    m.d.comb += reset_next.eq(1)
                     with m.If(clear_status):
                         m.d.sync += [done.eq(0), error.eq(0), error_code.eq(0),
                                      error_index.eq(0), clear_status.eq(0)]
                     m.next = "RECOVER"
                 with m.Else():
-                    m.d.sync += halt.eq(1)
+                    m.d.comb += halt_next.eq(1)
             with m.State("RECOVER"):
                 m.next = "IDLE"  # the units are in reset this cycle
         m.d.comb += running.eq(~control.ongoing("IDLE"))
-        for engine_block in (fetch_reader, load_reader, writer):
-            m.d.comb += engine_block.abort.eq(halt)
+        for name, engine_block in (("fetch_reader", fetch_reader), ("load_reader", load_reader),
+                                   ("writer", writer)):
+            m.d.comb += engine_block.abort.eq(halts[name])
 
         # Performance counters, cleared by start.
         counters = {
@@ -244,21 +266,29 @@ class NpuTop(wiring.Component):
             "perf_store_busy": store.busy,
             "perf_compute_stall": compute.stall,
         }
+        # Every count's increment is registered first: the conditions are late handshake
+        # signals from all over the die, and the counters sit by the register block. The
+        # counts so lag by a cycle, far less than software takes to read them after DONE.
         for name, condition in counters.items():
             counter = Signal(32, name=name)
+            counted = Signal(name=f"{name}_counted")
+            m.d.sync += counted.eq(condition)
             with m.If(fetch.start):
                 m.d.sync += counter.eq(0)
-            with m.Elif(condition):
+            with m.Elif(counted):
                 m.d.sync += counter.eq(counter + 1)
             m.d.comb += getattr(regs, name).count.eq(counter)
         bytes_read = Signal(32)
         bytes_written = Signal(32)
+        read_now = Signal.like(load.chunk_bytes)
+        written_now = Signal.like(writer.source.take_count)
+        m.d.sync += [read_now.eq(load.chunk_bytes),
+                     written_now.eq(Mux(writer.source.take, writer.source.take_count, 0))]
         with m.If(fetch.start):
             m.d.sync += [bytes_read.eq(0), bytes_written.eq(0)]
         with m.Else():
-            m.d.sync += [bytes_read.eq(bytes_read + load.chunk_bytes),
-                         bytes_written.eq(bytes_written + Mux(writer.source.take,
-                                                              writer.source.take_count, 0))]
+            m.d.sync += [bytes_read.eq(bytes_read + read_now),
+                         bytes_written.eq(bytes_written + written_now)]
         m.d.comb += [
             regs.perf_bytes_read.count.eq(bytes_read),
             regs.perf_bytes_written.count.eq(bytes_written),
