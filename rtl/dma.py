@@ -132,14 +132,21 @@ class BurstPlanner(wiring.Component):
             return [cursor.eq(addr), page_left.eq(PAGE_BYTES - addr[:12]),
                     to_max_burst.eq(max_burst_bytes - addr[:lane_bits])]
 
-        def continue_row(burst, row_after, page_after):
-            """A burst of ``burst`` bytes that leaves ``row_after`` bytes of the row and
-            ``page_after`` of the page; the next is lane-aligned, so a whole burst away from
-            the burst limit. Such a burst ran to a page's end or the burst limit, so it is
-            long (short ones end rows): the limits are compared afresh in COMPARE, a cycle
+        def continue_row(cursor_after, row_after, page_after):
+            """A burst that ends at ``cursor_after`` and leaves ``row_after`` bytes of the row
+            and ``page_after`` of the page; the next is lane-aligned, so a whole burst away
+            from the burst limit. Such a burst ran to a page's end or the burst limit, so it
+            is long (short ones end rows): the limits are compared afresh in COMPARE, a cycle
             per mid-row burst, rather than through the subtractions in front of them."""
-            return [cursor.eq(cursor + burst), page_left.eq(page_after),
+            return [cursor.eq(cursor_after), page_left.eq(page_after),
                     to_max_burst.eq(max_burst_bytes), row_left.eq(row_after)]
+
+        # Where a burst to the page's end or to the burst limit leaves the cursor: the next
+        # page, or the lane-aligned cursor plus a whole burst (``page_left`` and
+        # ``to_max_burst`` are those distances). Sums of the cursor register and constants,
+        # not of the cursor and a chosen burst length.
+        next_page = Cat(Const(0, 12), cursor[12:] + 1)
+        burst_end = Cat(Const(0, lane_bits), cursor[lane_bits:]) + max_burst_bytes
 
         def limits_compared():
             return [row_fits_page.eq(row_left <= page_left),
@@ -211,11 +218,10 @@ class BurstPlanner(wiring.Component):
                         ]
                     with m.Elif(page_fits_burst):
                         # The burst ran to the page's end: the next starts a page.
-                        m.d.sync += continue_row(page_left, after_page, PAGE_BYTES)
+                        m.d.sync += continue_row(next_page, after_page, PAGE_BYTES)
                         m.next = "COMPARE"
                     with m.Else():
-                        m.d.sync += continue_row(to_max_burst, after_burst,
-                                                 page_after_burst)
+                        m.d.sync += continue_row(burst_end, after_burst, page_after_burst)
                         m.next = "COMPARE"
                 with m.If(wraps & ~self.abort):
                     m.d.sync += self.wrap_error.eq(1)
