@@ -98,6 +98,9 @@ class LoadUnit(wiring.Component):
         address = Signal(17)
         address_in_range = Signal()
         transfer_sent = Signal()
+        all_in = Signal()
+        empty_transfer = Signal()
+        leftover_seen = Signal()
         # Which packer the transfer's bytes go to, one-hot, kept in a register while RUN
         # lasts: a packer's push enables every byte of its ring, so it must not wait for
         # the state and target to be decoded.
@@ -126,6 +129,11 @@ class LoadUnit(wiring.Component):
                     m.d.sync += [insn.eq(self.queue.payload.instruction),
                                  index.eq(self.queue.payload.index),
                                  transfer_sent.eq(0)]
+                    # Checked as the instruction is taken, so START's decision starts from
+                    # flip-flops.
+                    arriving = LoadInstruction(self.queue.payload.instruction)
+                    m.d.sync += empty_transfer.eq((arriving.rows == 0) |
+                                                  (arriving.bytes_per_row == 0))
                     m.next = "START"
             with m.State("START"):
                 m.d.comb += self.busy.eq(1)
@@ -134,7 +142,7 @@ class LoadUnit(wiring.Component):
                     with m.If(insn.target == target):
                         m.d.sync += address_in_range.eq(insn.sram_addr < depth)
                 wants_token = insn.header.deps.pop_next
-                with m.If((insn.rows == 0) | (insn.bytes_per_row == 0)):
+                with m.If(empty_transfer):
                     raise_fault("BAD_TRANSFER")
                     m.next = "STOPPED"
                 with m.Elif(~self.halt & (~wants_token | self.token_available)):
@@ -156,22 +164,27 @@ class LoadUnit(wiring.Component):
                             raise_fault("SRAM_RANGE")
                             m.next = "STOPPED"
                 reader_done = transfer_sent & ~self.reader_busy
+                row_pending = Cat(*(p.row.valid for p in packers.values())).any()
+                # Every byte has reached a ring and the whole rows have drained: registered
+                # with whether a partial row is left, and acted on a cycle later (nothing
+                # changes once the reader is done and the rings are settled), so the end of
+                # the instruction starts from flip-flops.
+                m.d.sync += [all_in.eq(reader_done & ~self.chunk.valid & settled & ~row_pending),
+                             leftover_seen.eq(leftover)]
                 with m.If(self.reader_response_error):
                     raise_fault("AXI_READ_ERROR")
                     m.next = "STOPPED"
                 with m.Elif(self.reader_wrap_error):
                     raise_fault("BAD_TRANSFER")
                     m.next = "STOPPED"
-                with m.Elif(reader_done & ~self.chunk.valid & settled):
-                    # Every byte has reached a ring; whole rows drain, a partial one faults.
-                    row_pending = Cat(*(p.row.valid for p in packers.values())).any()
-                    with m.If(~row_pending):
-                        with m.If(leftover):
-                            raise_fault("BAD_TRANSFER")
-                            m.next = "STOPPED"
-                        with m.Else():
-                            m.d.comb += self.token_give.eq(insn.header.deps.push_next)
-                            m.next = "IDLE"
+                with m.Elif(all_in):
+                    with m.If(leftover_seen):
+                        raise_fault("BAD_TRANSFER")
+                        m.next = "STOPPED"
+                    with m.Else():
+                        m.d.comb += self.token_give.eq(insn.header.deps.push_next)
+                        m.d.sync += all_in.eq(0)
+                        m.next = "IDLE"
             with m.State("STOPPED"):
                 pass  # until the NPU resets the units
 

@@ -141,6 +141,8 @@ class StoreUnit(wiring.Component):
         acc_row = Signal(18)
         bytes_to_supply = Signal(32)
         reads_done = Signal()
+        empty_transfer = Signal()
+        quant_out_of_range = Signal()
         row_bytes_out = Mux(raw, bytes_out[StoreMode.RAW], bytes_out[StoreMode.REQUANT])
         token_given = Signal()
         m.d.comb += transfer_of(self.transfer.payload, insn)
@@ -157,16 +159,24 @@ class StoreUnit(wiring.Component):
                 with m.If(self.queue.valid & ~self.halt):
                     m.d.sync += [insn.eq(self.queue.payload.instruction),
                                  index.eq(self.queue.payload.index), token_given.eq(0)]
+                    # Checked as the instruction is taken, so START's decision starts from
+                    # flip-flops.
+                    arriving = StoreInstruction(self.queue.payload.instruction)
+                    m.d.sync += [
+                        empty_transfer.eq((arriving.rows == 0) | (arriving.bytes_per_row == 0)),
+                        quant_out_of_range.eq((arriving.mode != StoreMode.RAW) &
+                                              (arriving.quant_addr >= config.quant_table_depth)),
+                    ]
                     m.next = "START"
             with m.State("START"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += [total_bytes.eq(insn.rows * insn.bytes_per_row),
                              acc_row.eq(insn.acc_addr)]
                 wants_token = insn.header.deps.pop_prev
-                with m.If((insn.rows == 0) | (insn.bytes_per_row == 0)):
+                with m.If(empty_transfer):
                     raise_fault("BAD_TRANSFER")
                     m.next = "STOPPED"
-                with m.Elif(~raw & (insn.quant_addr >= config.quant_table_depth)):
+                with m.Elif(quant_out_of_range):
                     raise_fault("SRAM_RANGE")
                     m.next = "STOPPED"
                 with m.Elif(~self.halt & (~wants_token | self.token_available)):
