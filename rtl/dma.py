@@ -436,24 +436,32 @@ class DmaReader(_EngineBase):
         # R side: the burst at the head of in_flight says where its bytes sit. The aligned
         # chunk goes through a register, so the lane arithmetic ends there and does not run
         # on into the consumer's (a gearbox's) shifters.
+        # A skid register behind the chunk register: RREADY depends on registers only (the
+        # skid is empty), not on the consumer's ready, which only moves the chunks along.
         start_lane, count, _, advance, pending, planned_beats = self._beat_lanes(m, in_flight)
-        chunk_free = ~self.chunk.valid | self.chunk.ready
-        m.d.comb += axi.rready.eq(pending & (discard | chunk_free))
+        skid = Signal.like(self.chunk.payload, reset_less=True)
+        skid_valid = Signal()
+        m.d.comb += axi.rready.eq(pending & (discard | ~skid_valid))
         beat = axi.rvalid & axi.rready
+        aligned = Signal.like(self.chunk.payload)
+        m.d.comb += [aligned.data.eq(axi.rdata >> Cat(Const(0, 3), start_lane)),
+                     aligned.count.eq(count)]
+        moves = ~self.chunk.valid | self.chunk.ready
         with m.If(discard):
-            m.d.sync += self.chunk.valid.eq(0)
-        with m.Elif(chunk_free):
-            m.d.sync += [
-                self.chunk.payload.data.eq(axi.rdata >> Cat(Const(0, 3), start_lane)),
-                self.chunk.payload.count.eq(count),
-                self.chunk.valid.eq(beat),
-            ]
+            m.d.sync += [self.chunk.valid.eq(0), skid_valid.eq(0)]
+        with m.Elif(moves & skid_valid):
+            m.d.sync += [self.chunk.payload.eq(skid), self.chunk.valid.eq(1),
+                         skid_valid.eq(0)]
+        with m.Elif(moves):
+            m.d.sync += [self.chunk.payload.eq(aligned), self.chunk.valid.eq(beat)]
+        with m.Elif(beat):
+            m.d.sync += [skid.eq(aligned), skid_valid.eq(1)]
         advance(beat)
         with m.If(beat & (axi.rresp != Response.OKAY)):
             m.d.sync += self.response_error.eq(1)
         m.d.comb += self.busy.eq(transfer_held | planner.busy | slot_valid |
                                  (in_flight.level != 0) |
-                                 planned_beats | self.chunk.valid)
+                                 planned_beats | self.chunk.valid | skid_valid)
         return m
 
 

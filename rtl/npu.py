@@ -15,7 +15,7 @@ from .fetch import FetchUnit, QueueEntry, TokenCounter
 from .load_unit import LoadUnit, quant_row_layout
 from .regmap import config_registers
 from .registers import RegisterBlock
-from .pipeline import replicas
+from .pipeline import delay, replicas
 from .store_unit import StoreUnit
 
 __all__ = ["NpuTop", "LOAD_AXI_ID", "FETCH_AXI_ID"]
@@ -266,13 +266,14 @@ class NpuTop(wiring.Component):
             "perf_store_busy": store.busy,
             "perf_compute_stall": compute.stall,
         }
-        # Every count's increment is registered first: the conditions are late handshake
-        # signals from all over the die, and the counters sit by the register block. The
-        # counts so lag by a cycle, far less than software takes to read them after DONE.
+        # Every count's increment goes through two registers first: the conditions are late
+        # handshake signals from all over the die and the counters sit by the register block,
+        # so one register may sit by the source and one by the counter, with a cycle for the
+        # wire between. The counts lag by two cycles, far less than software takes to read
+        # them after DONE.
         for name, condition in counters.items():
             counter = Signal(32, name=name)
-            counted = Signal(name=f"{name}_counted")
-            m.d.sync += counted.eq(condition)
+            counted = delay(m, condition, 2, f"{name}_counted")
             with m.If(fetch.start):
                 m.d.sync += counter.eq(0)
             with m.Elif(counted):
@@ -280,10 +281,9 @@ class NpuTop(wiring.Component):
             m.d.comb += getattr(regs, name).count.eq(counter)
         bytes_read = Signal(32)
         bytes_written = Signal(32)
-        read_now = Signal.like(load.chunk_bytes)
-        written_now = Signal.like(writer.source.take_count)
-        m.d.sync += [read_now.eq(load.chunk_bytes),
-                     written_now.eq(Mux(writer.source.take, writer.source.take_count, 0))]
+        read_now = delay(m, load.chunk_bytes, 2, "bytes_read_now")
+        written_now = delay(m, Mux(writer.source.take, writer.source.take_count, 0), 2,
+                            "bytes_written_now")
         with m.If(fetch.start):
             m.d.sync += [bytes_read.eq(0), bytes_written.eq(0)]
         with m.Else():

@@ -115,9 +115,15 @@ class StoreUnit(wiring.Component):
         unpackers = {mode: RowUnpacker(chunk_bytes=w, row_bytes=size)
                      for mode, size in bytes_out.items()}
         writer_source = self.writer_source
+        # Which unpacker is active, one-hot, in registers of its own: the mode register also
+        # selects every bit of the row buffer's input, and the writer's handshake should not
+        # start from that net.
+        # Always equal to ``insn.mode == mode`` (also out of reset).
+        unpacking = {mode: Signal(name=f"unpacking_{mode.name.lower()}", init=mode.value == 0)
+                     for mode in unpackers}
         for mode, unpacker in unpackers.items():
             m.submodules[f"unpacker_{mode.name.lower()}"] = unpacker
-            active = insn.mode == mode
+            active = unpacking[mode]
             m.d.comb += [unpacker.source.take.eq(active & writer_source.take),
                          unpacker.source.take_count.eq(writer_source.take_count)]
             with m.If(active):
@@ -162,7 +168,8 @@ class StoreUnit(wiring.Component):
                     # Checked as the instruction is taken, so START's decision starts from
                     # flip-flops.
                     arriving = StoreInstruction(self.queue.payload.instruction)
-                    m.d.sync += [
+                    m.d.sync += [*(active.eq(arriving.mode == mode)
+                                   for mode, active in unpacking.items()),
                         empty_transfer.eq((arriving.rows == 0) | (arriving.bytes_per_row == 0)),
                         quant_out_of_range.eq((arriving.mode != StoreMode.RAW) &
                                               (arriving.quant_addr >= config.quant_table_depth)),
