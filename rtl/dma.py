@@ -290,18 +290,20 @@ class _EngineBase(wiring.Component):
             m.d.sync += held_valid.eq(0)
         with m.Elif(self.transfer.valid & self.transfer.ready):
             m.d.sync += [held.eq(self.transfer.payload), held_valid.eq(1)]
+        discard = Signal()
+        m.d.sync += discard.eq(self.error | self.abort)
         m.d.comb += [
             # An error stops the planner too, so the planner's ``ready`` (into the enables of
-            # all its registers) needs no stop term of its own.
-            planner.abort.eq(self.abort | self.error),
+            # all its registers) needs no stop term of its own; it stops a cycle late, from
+            # the register, as the address channel does (a burst it plans meanwhile is
+            # dropped there).
+            planner.abort.eq(discard),
             planner.clear.eq(self.clear),
             self.wrap_error.eq(planner.wrap_error),
             self.error.eq(self.response_error | planner.wrap_error),
         ]
         with m.If(self.clear):
             m.d.sync += self.response_error.eq(0)
-        discard = Signal()
-        m.d.sync += discard.eq(self.error | self.abort)
         return planner, fifo, discard, held_valid
 
     def _beat_lanes(self, m, fifo):

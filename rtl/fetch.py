@@ -196,15 +196,18 @@ class FetchUnit(wiring.Component):
         with m.If(transfer_sent & self.reader_busy):
             m.d.sync += transfer_sent.eq(0)  # the reader has it; busy covers it from now
 
-        incoming = Signal(entry_layout)
-        m.d.comb += incoming.eq(buffer.r_data)
-        # ``slot`` is dispatched from; ``spare`` takes the next entry while the slot waits,
-        # so the buffer's read enable is a register's emptiness and not the dispatch
-        # decision (state, slot, the target queue's ready), at one instruction per cycle.
+        # Dispatch reads from a two-entry ring of decoded entries: the buffer's read enable
+        # is the ring's "not full" register and each entry's write enable a pointer compare,
+        # so the dispatch decision (state, slot, the target queue's ready) moves only the
+        # read pointer and the counts, at one instruction per cycle.
+        entries = Array(Signal(entry_layout, name=f"entry_{index}") for index in range(2))
+        write_index = Signal()
+        read_index = Signal()
+        held = Signal(range(3))
+        slot_valid = Signal()     # held != 0, kept
+        full = Signal()           # held == 2, kept
         slot = Signal(entry_layout)
-        slot_valid = Signal()
-        spare = Signal(entry_layout)
-        spare_valid = Signal()
+        m.d.comb += slot.eq(entries[read_index])
         slot_to = {opcode: slot.to[position] for position, opcode in enumerate(targets)}
 
         # Dispatch: the slot's instruction goes to its queue (``dispatched`` is its index);
@@ -217,20 +220,15 @@ class FetchUnit(wiring.Component):
             *(slot_to[opcode] & queue.ready for opcode, queue in queues.items())).any())
         dispatch = Signal()
         refill = Signal()
-        m.d.comb += [refill.eq(buffer.r_rdy & ~spare_valid), buffer.r_en.eq(refill)]
+        m.d.comb += [refill.eq(buffer.r_rdy & ~full), buffer.r_en.eq(refill)]
+        with m.If(refill):
+            m.d.sync += [entries[write_index].eq(buffer.r_data), write_index.eq(~write_index)]
         with m.If(dispatch):
-            m.d.sync += dispatched.eq(dispatched + 1)
-            with m.If(spare_valid):
-                m.d.sync += [slot.eq(spare), spare_valid.eq(0)]
-            with m.Elif(refill):
-                m.d.sync += slot.eq(incoming)
-            with m.Else():
-                m.d.sync += slot_valid.eq(0)
-        with m.Elif(refill):
-            with m.If(slot_valid):
-                m.d.sync += [spare.eq(incoming), spare_valid.eq(1)]
-            with m.Else():
-                m.d.sync += [slot.eq(incoming), slot_valid.eq(1)]
+            m.d.sync += [dispatched.eq(dispatched + 1), read_index.eq(~read_index)]
+        with m.If(refill & ~dispatch):
+            m.d.sync += [held.eq(held + 1), slot_valid.eq(1), full.eq(held == 1)]
+        with m.Elif(dispatch & ~refill):
+            m.d.sync += [held.eq(held - 1), slot_valid.eq(held == 2), full.eq(0)]
 
         with m.FSM(name="fetch") as fsm:
             with m.State("IDLE"):
