@@ -108,7 +108,11 @@ class BurstPlanner(wiring.Component):
         row_fits_page = Signal()    # row_left <= page_left
         row_fits_burst = Signal()   # row_left <= to_max_burst
         page_fits_burst = Signal()  # page_left <= to_max_burst
-        row_done = row_fits_page & row_fits_burst
+        # Kept with them: the burst ends the row; it ends the transfer; the row's end is
+        # followed by a next row past 2**32.
+        row_done = Signal()         # row_fits_page & row_fits_burst
+        last = Signal()             # row_done & last_row
+        row_end_wraps = Signal()    # ~last_row & next_row_addr[32]
         burst_bytes = Signal(range(PAGE_BYTES + 1))
         with m.If(row_done):
             m.d.comb += burst_bytes.eq(row_left)
@@ -116,7 +120,6 @@ class BurstPlanner(wiring.Component):
             m.d.comb += burst_bytes.eq(page_left)
         with m.Else():
             m.d.comb += burst_bytes.eq(to_max_burst)
-        last = row_done & last_row
 
         m.d.comb += [
             self.burst.payload.addr.eq(Cat(Const(0, lane_bits), cursor[lane_bits:32])),
@@ -148,10 +151,14 @@ class BurstPlanner(wiring.Component):
         next_page = Cat(Const(0, 12), cursor[12:] + 1)
         burst_end = Cat(Const(0, lane_bits), cursor[lane_bits:]) + max_burst_bytes
 
+        def limits(fits_page, fits_burst, page_fits, is_last_row):
+            return [row_fits_page.eq(fits_page), row_fits_burst.eq(fits_burst),
+                    page_fits_burst.eq(page_fits), row_done.eq(fits_page & fits_burst),
+                    last.eq(fits_page & fits_burst & is_last_row)]
+
         def limits_compared():
-            return [row_fits_page.eq(row_left <= page_left),
-                    row_fits_burst.eq(row_left <= to_max_burst),
-                    page_fits_burst.eq(page_left <= to_max_burst)]
+            return limits(row_left <= page_left, row_left <= to_max_burst,
+                          page_left <= to_max_burst, last_row)
 
         # The next row's comparisons, from registers a burst ahead: with a = its address,
         # bytes_per_row <= PAGE_BYTES - a[:12] is a[:12] + bytes_per_row <= PAGE_BYTES, and
@@ -186,7 +193,9 @@ class BurstPlanner(wiring.Component):
                     m.next = "FIRST"
             with m.State("FIRST"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += [next_row_addr.eq(row_addr + stride), *limits_compared()]
+                first_next_row = row_addr + stride
+                m.d.sync += [next_row_addr.eq(first_next_row), *limits_compared(),
+                             row_end_wraps.eq(~last_row & first_next_row[32])]
                 m.next = "PLAN"
             with m.State("COMPARE"):
                 m.d.comb += self.busy.eq(1)
@@ -197,7 +206,7 @@ class BurstPlanner(wiring.Component):
                 # A burst never crosses a 4 KiB page, so none starting below 2**32 wraps;
                 # only one starting at 2**32 (the previous ended there) or a next row
                 # starting past the address space does.
-                wraps = cursor[32] | (row_done & ~last_row & next_row_addr[32])
+                wraps = cursor[32] | (row_done & row_end_wraps)
                 m.d.comb += self.burst.valid.eq(~wraps & ~self.abort)
                 # ``abort`` stops the burst and sends the FSM to IDLE but does not gate the
                 # registers (IDLE reloads them), so it stays out of their enables.
@@ -212,9 +221,10 @@ class BurstPlanner(wiring.Component):
                             row_left.eq(bytes_per_row),
                             rows_left.eq(rows_left - 1),
                             last_row.eq(rows_left == 2),
-                            row_fits_page.eq(next_row_fits_page),
-                            row_fits_burst.eq(next_row_fits_burst),
-                            page_fits_burst.eq(next_page_fits_burst),
+                            *limits(next_row_fits_page, next_row_fits_burst,
+                                    next_page_fits_burst, rows_left == 2),
+                            row_end_wraps.eq((rows_left != 2) &
+                                             (next_row_addr + stride)[32]),
                         ]
                     with m.Elif(page_fits_burst):
                         # The burst ran to the page's end: the next starts a page.
