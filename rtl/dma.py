@@ -521,16 +521,15 @@ class DmaWriter(_EngineBase):
         # lanes into the W channel's registers (one shift for the source's byte offset and
         # the beat's start lane; the bus sees only flip-flops).
         staged = Signal(data.StructLayout({
-            "window": data.ArrayLayout(8, 2 * w), "rotate": range(2 * w), "count": range(w + 1),
-            "start_lane": range(w), "last": 1, "discard": 1}))
+            "window": data.ArrayLayout(8, 2 * w), "rotate": range(2 * w), "strobe": w,
+            "last": 1}))
         staged_valid = Signal()
         send = (~axi.wvalid | axi.wready) & staged_valid
         with m.If(send):
             window = staged.window.as_value()
-            strobe = first_bytes(staged.count, w)
             m.d.sync += [
                 axi.wdata.eq((Cat(window, window) >> Cat(Const(0, 3), staged.rotate))[:8 * w]),
-                axi.wstrb.eq(Mux(staged.discard, 0, strobe << staged.start_lane)),
+                axi.wstrb.eq(staged.strobe),
                 axi.wlast.eq(staged.last),
                 axi.wvalid.eq(1),
             ]
@@ -553,8 +552,8 @@ class DmaWriter(_EngineBase):
         with m.If(load):
             m.d.sync += [staged.window.eq(source.window),
                          staged.rotate.eq(source.offset - start_lane),
-                         staged.start_lane.eq(start_lane), staged.count.eq(count),
-                         staged.last.eq(last_beat), staged.discard.eq(discard),
+                         staged.strobe.eq(Mux(discard, 0, first_bytes(count, w) << start_lane)),
+                         staged.last.eq(last_beat),
                          staged_valid.eq(1)]
         with m.Elif(send):
             m.d.sync += staged_valid.eq(0)

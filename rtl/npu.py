@@ -199,9 +199,17 @@ class NpuTop(wiring.Component):
         # halts are registers: they fan out to every unit, so nothing but a flip-flop may
         # drive them (a decoded state, or the engines' busy flags, in front of a net that
         # reaches tens of thousands of flip-flops would be the design's slowest path).
+        # The first fault in program order among those raised together, registered: the
+        # control FSM acts on it a cycle later (a unit that raised a fault holds it and
+        # stops), so the priority choice does not run into the FSM and the error registers.
         faults = [(unit_block.fault_valid, unit_block.fault)
                   for unit_block in (fetch, load, compute, store)]
-        any_fault = Cat(*(valid for valid, _ in faults)).any()
+        any_fault = Signal()
+        first_fault = Signal.like(fetch.fault)
+        m.d.sync += any_fault.eq(Cat(*(valid for valid, _ in faults)).any())
+        for valid, fault in reversed(faults):
+            with m.If(valid):
+                m.d.sync += first_fault.eq(fault)
         done = Signal()
         error = Signal()
         error_code = Signal(8)
@@ -230,11 +238,8 @@ class NpuTop(wiring.Component):
                     m.d.comb += halt_next.eq(1)
                     m.next = "DRAIN"
                 with m.Elif(any_fault):
-                    # The first fault in program order wins among simultaneous ones.
-                    for valid, fault in reversed(faults):
-                        with m.If(valid):
-                            m.d.sync += [error_code.eq(fault.code),
-                                         error_index.eq(fault.index)]
+                    m.d.sync += [error_code.eq(first_fault.code),
+                                 error_index.eq(first_fault.index)]
                     m.d.sync += error.eq(1)
                     m.d.comb += halt_next.eq(1)
                     m.next = "DRAIN"
