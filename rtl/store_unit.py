@@ -149,6 +149,8 @@ class StoreUnit(wiring.Component):
         reads_done = Signal()
         empty_transfer = Signal()
         quant_out_of_range = Signal()
+        drained = Signal()
+        leftover_seen = Signal()
         row_bytes_out = Mux(raw, bytes_out[StoreMode.RAW], bytes_out[StoreMode.REQUANT])
         token_given = Signal()
         m.d.comb += transfer_of(self.transfer.payload, insn)
@@ -216,9 +218,16 @@ class StoreUnit(wiring.Component):
                                          bytes_to_supply.eq(bytes_to_supply - row_bytes_out),
                                          reads_done.eq(bytes_to_supply <= row_bytes_out)]
                 with m.Else():
-                    # Nothing left in the read pipeline or the row buffer, all bytes written.
-                    with m.If(~self.writer_busy & (credits == STORE_ROW_BUFFER_DEPTH)):
-                        with m.If(leftover):
+                    # Nothing left in the read pipeline or the row buffer, all bytes written:
+                    # registered with whether bytes are left over, and acted on a cycle later
+                    # (nothing moves any more), so the end of the instruction starts from
+                    # flip-flops rather than the unpacker's level, which lives by the writer.
+                    m.d.sync += [drained.eq(~self.writer_busy &
+                                            (credits == STORE_ROW_BUFFER_DEPTH)),
+                                 leftover_seen.eq(leftover)]
+                    with m.If(drained):
+                        m.d.sync += drained.eq(0)
+                        with m.If(leftover_seen):
                             raise_fault("BAD_TRANSFER")
                             m.next = "STOPPED"
                         with m.Else():
