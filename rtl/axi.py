@@ -9,6 +9,8 @@ from amaranth import *
 from amaranth.lib import enum, wiring
 from amaranth.lib.wiring import In, Out
 
+from .pipeline import skid_buffer
+
 __all__ = ["Response", "Burst", "AXI4LiteSignature", "AXI4Signature", "connect_channels",
            "AxiReadArbiter"]
 
@@ -124,30 +126,19 @@ class AxiReadArbiter(wiring.Component):
             return Cat(*(Value.cast(getattr(port, name)) for name in address_members))
 
         grant = Signal(range(count))
-        skid = Signal(request_bits, reset_less=True)
-        skid_valid = Signal()
         offered = Signal(request_bits)
         offered_valid = Signal()
+        out = Signal(request_bits, reset_less=True)
+        m.d.comb += request_of(self.bus).eq(out)
+        ready, _ = skid_buffer(m, offered, offered_valid, out, self.bus.arvalid,
+                               self.bus.arready, "ar")
         with m.Switch(grant):
             for index, manager in enumerate(self.managers):
                 with m.Case(index):
                     m.d.comb += [offered.eq(request_of(manager)),
                                  offered_valid.eq(manager.arvalid),
-                                 manager.arready.eq(~skid_valid)]
-        taken = offered_valid & ~skid_valid
-        out = Signal(request_bits, reset_less=True)
-        m.d.comb += [request_of(self.bus).eq(out)]
-        sent = self.bus.arvalid & self.bus.arready
-        with m.If(taken):
-            with m.If(self.bus.arvalid & ~self.bus.arready):
-                m.d.sync += [skid.eq(offered), skid_valid.eq(1)]
-            with m.Else():
-                m.d.sync += [out.eq(offered), self.bus.arvalid.eq(1)]
-        with m.Elif(sent):
-            with m.If(skid_valid):
-                m.d.sync += [out.eq(skid), skid_valid.eq(0)]
-            with m.Else():
-                m.d.sync += self.bus.arvalid.eq(0)
+                                 manager.arready.eq(ready)]
+        taken = offered_valid & ready
 
         # Round-robin: after a request is taken, or while the granted manager has none, the
         # grant moves to the first requester after it, wrapping around (itself last).

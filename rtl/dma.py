@@ -8,10 +8,9 @@ them into chunks of up to W bytes (W = the bus width in bytes), the writer takes
 
 An error response stops the engine: from the next cycle it issues no further bursts, finishes
 (reads: drains, writes: sends with no byte strobe) the ones in flight so the bus is never left
-hanging, and
-holds ``error`` until ``clear``. ``abort`` does the same without an error (soft reset). A
-transfer whose DRAM range would wrap past 2**32 raises ``error`` before any burst of the
-wrapping part goes out.
+hanging, and holds ``error`` until ``clear``. ``abort`` does the same without an error (soft
+reset). A transfer whose DRAM range would wrap past 2**32 raises ``error`` before any burst of
+the wrapping part goes out.
 """
 
 from amaranth import *
@@ -22,9 +21,10 @@ from amaranth.utils import exact_log2
 
 from .axi import AXI4Signature, Burst, Response
 from .gearbox import ByteChunk, ByteSourceSignature, first_bytes
+from .pipeline import skid_buffer
 
-__all__ = ["Transfer", "transfer_of", "engine_params", "BurstPlanner", "DmaReader", "DmaWriter",
-           "burst_layout"]
+__all__ = ["Transfer", "transfer_of", "transfer_is_empty", "engine_params", "BurstPlanner",
+           "DmaReader", "DmaWriter", "burst_layout"]
 
 MAX_AXI_BEATS = 256
 PAGE_BYTES = 4096
@@ -41,6 +41,12 @@ def transfer_of(payload, insn):
     """Assignments of a LOAD or STORE instruction's DRAM fields to a ``Transfer``."""
     return [getattr(payload, name).eq(getattr(insn, name))
             for name, _ in data.Layout.cast(Transfer)]
+
+
+def transfer_is_empty(insn):
+    """Whether a LOAD or STORE instruction's transfer moves no bytes (the units fault on
+    it: the planner needs non-zero ``rows`` and ``bytes_per_row``)."""
+    return (insn.rows == 0) | (insn.bytes_per_row == 0)
 
 
 def burst_layout(bus_bytes):
@@ -448,26 +454,17 @@ class DmaReader(_EngineBase):
         # R side: the burst at the head of in_flight says where its bytes sit. The aligned
         # chunk goes through a register, so the lane arithmetic ends there and does not run
         # on into the consumer's (a gearbox's) shifters.
-        # A skid register behind the chunk register: RREADY depends on registers only (the
-        # skid is empty), not on the consumer's ready, which only moves the chunks along.
+        # With a skid register behind the chunk register, RREADY depends on registers only,
+        # not on the consumer's ready, which only moves the chunks along.
         start_lane, count, _, advance, pending, planned_beats = self._beat_lanes(m, in_flight)
-        skid = Signal.like(self.chunk.payload, reset_less=True)
-        skid_valid = Signal()
-        m.d.comb += axi.rready.eq(pending & (discard | ~skid_valid))
         beat = axi.rvalid & axi.rready
         aligned = Signal.like(self.chunk.payload)
         m.d.comb += [aligned.data.eq(axi.rdata >> Cat(Const(0, 3), start_lane)),
                      aligned.count.eq(count)]
-        moves = ~self.chunk.valid | self.chunk.ready
-        with m.If(discard):
-            m.d.sync += [self.chunk.valid.eq(0), skid_valid.eq(0)]
-        with m.Elif(moves & skid_valid):
-            m.d.sync += [self.chunk.payload.eq(skid), self.chunk.valid.eq(1),
-                         skid_valid.eq(0)]
-        with m.Elif(moves):
-            m.d.sync += [self.chunk.payload.eq(aligned), self.chunk.valid.eq(beat)]
-        with m.Elif(beat):
-            m.d.sync += [skid.eq(aligned), skid_valid.eq(1)]
+        skid_empty, skid_valid = skid_buffer(m, aligned, beat, self.chunk.payload,
+                                             self.chunk.valid, self.chunk.ready, "chunk",
+                                             flush=discard)
+        m.d.comb += axi.rready.eq(pending & (discard | skid_empty))
         advance(beat)
         with m.If(beat & (axi.rresp != Response.OKAY)):
             m.d.sync += self.response_error.eq(1)

@@ -199,13 +199,12 @@ class FetchUnit(wiring.Component):
         # Dispatch reads from a two-entry ring of decoded entries: the buffer's read enable
         # is the ring's "not full" register and each entry's write enable a pointer compare,
         # so the dispatch decision (state, slot, the target queue's ready) moves only the
-        # read pointer and the counts, at one instruction per cycle.
+        # read pointer and two flags, at one instruction per cycle.
         entries = Array(Signal(entry_layout, name=f"entry_{index}") for index in range(2))
         write_index = Signal()
         read_index = Signal()
-        held = Signal(range(3))
-        slot_valid = Signal()     # held != 0, kept
-        full = Signal()           # held == 2, kept
+        slot_valid = Signal()     # the ring holds an entry
+        full = Signal()           # it holds two
         slot = Signal(entry_layout)
         m.d.comb += slot.eq(entries[read_index])
         slot_to = {opcode: slot.to[position] for position, opcode in enumerate(targets)}
@@ -226,9 +225,9 @@ class FetchUnit(wiring.Component):
         with m.If(dispatch):
             m.d.sync += [dispatched.eq(dispatched + 1), read_index.eq(~read_index)]
         with m.If(refill & ~dispatch):
-            m.d.sync += [held.eq(held + 1), slot_valid.eq(1), full.eq(held == 1)]
+            m.d.sync += [slot_valid.eq(1), full.eq(slot_valid)]
         with m.Elif(dispatch & ~refill):
-            m.d.sync += [held.eq(held - 1), slot_valid.eq(held == 2), full.eq(0)]
+            m.d.sync += [slot_valid.eq(full), full.eq(0)]
 
         with m.FSM(name="fetch") as fsm:
             with m.State("IDLE"):

@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 
 from .accumulator import accumulator_row_layout, accumulator_write_layout
 from .config import NpuConfig
-from .dma import Transfer, transfer_of
+from .dma import Transfer, transfer_is_empty, transfer_of
 from .fetch import Fault, QueueEntry, fault_raiser
 from .gearbox import ByteChunk, RowPacker, row_bytes
 from .isa import LoadInstruction, LoadTarget, QuantParams
@@ -131,9 +131,8 @@ class LoadUnit(wiring.Component):
                                  transfer_sent.eq(0)]
                     # Checked as the instruction is taken, so START's decision starts from
                     # flip-flops.
-                    arriving = LoadInstruction(self.queue.payload.instruction)
-                    m.d.sync += empty_transfer.eq((arriving.rows == 0) |
-                                                  (arriving.bytes_per_row == 0))
+                    m.d.sync += empty_transfer.eq(transfer_is_empty(
+                        LoadInstruction(self.queue.payload.instruction)))
                     m.next = "START"
             with m.State("START"):
                 m.d.comb += self.busy.eq(1)

@@ -14,8 +14,8 @@ from .dma import DmaReader, DmaWriter, engine_params
 from .fetch import FetchUnit, QueueEntry, TokenCounter
 from .load_unit import LoadUnit, quant_row_layout
 from .regmap import config_registers
-from .registers import RegisterBlock
 from .pipeline import delay, replicas
+from .registers import RegisterBlock
 from .store_unit import StoreUnit
 
 __all__ = ["NpuTop", "LOAD_AXI_ID", "FETCH_AXI_ID"]
@@ -69,8 +69,8 @@ class NpuTop(wiring.Component):
         # whole die (tens of thousands of flip-flops' resets).
         reset_next = Signal()
         halt_next = Signal()
-        halt = Signal()
-        m.d.sync += halt.eq(halt_next)
+        halts = replicas(m, halt_next, "halt", ["control", "fetch", "load", "compute", "store",
+                                                "fetch_reader", "load_reader", "writer"])
 
         def unit(name, component):
             unit_reset = replicas(m, reset_next, "unit_reset", [name])[name]
@@ -110,9 +110,7 @@ class NpuTop(wiring.Component):
         # handing its engine a transfer, by when the engine has been busy for a cycle, and
         # once idle after a transfer an engine stays idle until the unit's next one.
         def engine_busy(engine_block, name):
-            registered = Signal(name=f"{name}_busy_seen")
-            m.d.sync += registered.eq(engine_block.busy)
-            return registered
+            return delay(m, engine_block.busy, 1, f"{name}_busy_seen")
 
         # Fetch and dispatch.
         wiring.connect(m, fetch.transfer, fetch_reader.transfer)
@@ -135,8 +133,6 @@ class NpuTop(wiring.Component):
                 target.queue.valid.eq(queue.r_rdy),
                 queue.r_en.eq(target.queue.ready),
             ]
-        halts = replicas(m, halt_next, "halt", ["fetch", "load", "compute", "store",
-                                                "fetch_reader", "load_reader", "writer"])
         for name, target in (("fetch", fetch), ("load", load), ("compute", compute),
                              ("store", store)):
             m.d.comb += target.halt.eq(halts[name])
@@ -188,7 +184,7 @@ class NpuTop(wiring.Component):
         # and counters). It is sampled only while ``halt`` is up: then no new transfer starts,
         # so once the engines are idle they stay idle and a cycle-old sample is safe.
         engines_drained = Signal()
-        m.d.sync += engines_drained.eq(halt & ~engines_busy)
+        m.d.sync += engines_drained.eq(halts["control"] & ~engines_busy)
         queues_empty = Cat(*(queue.level == 0 for queue in queues.values())).all()
         # Registered too: fetch reaches FINISH a cycle after its last dispatch, which is in a
         # queue by then, so a cycle-old "all idle" never covers work still to start.
@@ -199,6 +195,7 @@ class NpuTop(wiring.Component):
         # halts are registers: they fan out to every unit, so nothing but a flip-flop may
         # drive them (a decoded state, or the engines' busy flags, in front of a net that
         # reaches tens of thousands of flip-flops would be the design's slowest path).
+        #
         # The first fault in program order among those raised together, registered: the
         # control FSM acts on it a cycle later (a unit that raised a fault holds it and
         # stops), so the priority choice does not run into the FSM and the error registers.
@@ -238,9 +235,8 @@ class NpuTop(wiring.Component):
                     m.d.comb += halt_next.eq(1)
                     m.next = "DRAIN"
                 with m.Elif(any_fault):
-                    m.d.sync += [error_code.eq(first_fault.code),
+                    m.d.sync += [error.eq(1), error_code.eq(first_fault.code),
                                  error_index.eq(first_fault.index)]
-                    m.d.sync += error.eq(1)
                     m.d.comb += halt_next.eq(1)
                     m.next = "DRAIN"
                 with m.Elif(fetch.done):

@@ -2,7 +2,7 @@
 
 from amaranth import *
 
-__all__ = ["delay", "replicas", "REPLICA_MARK"]
+__all__ = ["delay", "replicas", "REPLICA_MARK", "skid_buffer"]
 
 
 def delay(m, signal, cycles, name, reset_less=False):
@@ -29,3 +29,24 @@ def replicas(m, next_value, name, consumers):
         copies[consumer] = copy = Signal(name=f"{name}_{REPLICA_MARK}_{consumer}")
         m.d.sync += copy.eq(next_value)
     return copies
+
+
+def skid_buffer(m, payload, valid, out_payload, out_valid, out_ready, name, flush=0):
+    """A registered stream stage with a skid register: ``payload``/``valid`` in,
+    ``out_payload``/``out_valid`` (registers the caller declares) out, taken by
+    ``out_ready``. The upstream's ready is the skid's emptiness, a register, so the
+    downstream's ready reaches only this stage's enables; one item per cycle still.
+    ``flush`` empties both registers. Returns (ready, skid_valid)."""
+    skid = Signal.like(payload, name=f"{name}_skid", reset_less=True)
+    skid_valid = Signal(name=f"{name}_skid_valid")
+    taken = valid & ~skid_valid
+    moves = ~out_valid | out_ready
+    with m.If(flush):
+        m.d.sync += [out_valid.eq(0), skid_valid.eq(0)]
+    with m.Elif(moves & skid_valid):
+        m.d.sync += [out_payload.eq(skid), out_valid.eq(1), skid_valid.eq(0)]
+    with m.Elif(moves):
+        m.d.sync += [out_payload.eq(payload), out_valid.eq(taken)]
+    with m.Elif(taken):
+        m.d.sync += [skid.eq(payload), skid_valid.eq(1)]
+    return ~skid_valid, skid_valid

@@ -129,7 +129,6 @@ class RegisterBlock(wiring.Component):
         group_values = {group: Signal(32, name=f"read_group_{group}", reset_less=True)
                         for group in groups}
         group_hit = Signal(len(groups))   # per group: the word is a register of it
-        group_of = Signal.like(read_address, reset_less=True)
         values_read = Signal()     # group_values and group_hit hold the read's candidates
 
         with m.If(bus.rvalid & bus.rready):
@@ -138,8 +137,7 @@ class RegisterBlock(wiring.Component):
             m.d.comb += bus.arready.eq(1)
             m.d.sync += [address_read.eq(1), read_address.eq(bus.araddr[2:])]
         with m.If(address_read):
-            m.d.sync += [address_read.eq(0), values_read.eq(1), group_hit.eq(0),
-                         group_of.eq(read_address >> 3)]
+            m.d.sync += [address_read.eq(0), values_read.eq(1), group_hit.eq(0)]
             for position, (group, words) in enumerate(groups.items()):
                 m.d.sync += group_values[group].eq(0)
                 with m.Switch(read_address[:3]):
@@ -150,7 +148,7 @@ class RegisterBlock(wiring.Component):
         with m.If(values_read):
             m.d.sync += [values_read.eq(0), bus.rvalid.eq(1), bus.rdata.eq(0),
                          read_response.eq(Response.SLVERR)]
-            with m.Switch(group_of):
+            with m.Switch(read_address >> 3):  # held: no read is accepted meanwhile
                 for position, group in enumerate(groups):
                     with m.Case(group):
                         with m.If(group_hit[position]):

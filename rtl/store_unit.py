@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from .accumulator import accumulator_row_layout
 from .config import NpuConfig
-from .dma import Transfer, transfer_of
+from .dma import Transfer, transfer_is_empty, transfer_of
 from .fetch import Fault, QueueEntry, fault_raiser
 from .gearbox import ByteSourceSignature, RowUnpacker, ring_bytes, row_bytes
 from .isa import StoreInstruction, StoreMode
@@ -115,10 +115,9 @@ class StoreUnit(wiring.Component):
         unpackers = {mode: RowUnpacker(chunk_bytes=w, row_bytes=size)
                      for mode, size in bytes_out.items()}
         writer_source = self.writer_source
-        # Which unpacker is active, one-hot, in registers of its own: the mode register also
-        # selects every bit of the row buffer's input, and the writer's handshake should not
-        # start from that net.
-        # Always equal to ``insn.mode == mode`` (also out of reset).
+        # Which unpacker is active, one-hot, in registers of its own (always equal to
+        # ``insn.mode == mode``, also out of reset): the mode register also selects every bit
+        # of the row buffer's input, and the writer's handshake should not start from that net.
         unpacking = {mode: Signal(name=f"unpacking_{mode.name.lower()}", init=mode.value == 0)
                      for mode in unpackers}
         for mode, unpacker in unpackers.items():
@@ -140,7 +139,6 @@ class StoreUnit(wiring.Component):
         # Rows may be read while the buffer, counting rows already in the pipeline, has room.
         credits = Signal(range(STORE_ROW_BUFFER_DEPTH + 1), init=STORE_ROW_BUFFER_DEPTH)
         m.d.sync += credits.eq(credits - read_issued + (rows.r_rdy & rows.r_en))
-        total_bytes = Signal(32)
         # Kept as registers beside the reads, so the read decision starts from flip-flops:
         # the accumulator row to read next, the DRAM bytes its rows have yet to supply, and
         # whether they have all been supplied (the last read covered the rest).
@@ -170,17 +168,17 @@ class StoreUnit(wiring.Component):
                     # Checked as the instruction is taken, so START's decision starts from
                     # flip-flops.
                     arriving = StoreInstruction(self.queue.payload.instruction)
-                    m.d.sync += [*(active.eq(arriving.mode == mode)
-                                   for mode, active in unpacking.items()),
-                        empty_transfer.eq((arriving.rows == 0) | (arriving.bytes_per_row == 0)),
+                    m.d.sync += [
+                        *(active.eq(arriving.mode == mode) for mode, active in unpacking.items()),
+                        empty_transfer.eq(transfer_is_empty(arriving)),
                         quant_out_of_range.eq((arriving.mode != StoreMode.RAW) &
                                               (arriving.quant_addr >= config.quant_table_depth)),
                     ]
                     m.next = "START"
             with m.State("START"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += [total_bytes.eq(insn.rows * insn.bytes_per_row),
-                             acc_row.eq(insn.acc_addr)]
+                m.d.sync += [bytes_to_supply.eq(insn.rows * insn.bytes_per_row),
+                             acc_row.eq(insn.acc_addr), reads_done.eq(0)]
                 wants_token = insn.header.deps.pop_prev
                 with m.If(empty_transfer):
                     raise_fault("BAD_TRANSFER")
@@ -196,8 +194,7 @@ class StoreUnit(wiring.Component):
             with m.State("PARAMS"):
                 # The quant row was read in START; hold it for the whole instruction.
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += [params.eq(self.quant_read.data), bytes_to_supply.eq(total_bytes),
-                             reads_done.eq(0)]
+                m.d.sync += params.eq(self.quant_read.data)
                 m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += self.busy.eq(1)
