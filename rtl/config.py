@@ -127,11 +127,11 @@ class NpuConfig:
 
         The activation of array row k is skewed by k + 2 cycles (one more than the swap flag,
         so that a new weight is active when the first activation of its tile arrives); it
-        reaches column j after j more, the PE's registered product and registered sum add
-        two, and the result of column j is de-skewed by N - 1 - j: for the bottom row,
-        (N + 1) + j + 2 + (N - 1 - j) = 2N + 2 cycles in all.
+        reaches column j after j more, the PE's registered operands, registered product and
+        registered sum add three, and the result of column j is de-skewed by N - 1 - j: for
+        the bottom row, (N + 1) + j + 3 + (N - 1 - j) = 2N + 3 cycles in all.
         """
-        return 2 * self.n + 2
+        return 2 * self.n + 3
 
     @property
     def bus_bytes(self):

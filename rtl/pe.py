@@ -5,16 +5,9 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import NpuConfig
+from .multiplier import registered_multiply
 
-__all__ = ["ProcessingElement", "lut_product"]
-
-
-def lut_product(a, b):
-    """``a * b`` of signed values as a sum of shifted partial products, with no multiply
-    operator for synthesis to map onto a DSP block: it becomes LUTs and carry chains."""
-    top = len(a) - 1
-    terms = [Mux(a[i], b, 0) << i for i in range(top)]
-    return sum(terms[1:], terms[0]) - (Mux(a[top], b, 0) << top)  # a's sign bit weighs -2**top
+__all__ = ["ProcessingElement"]
 
 
 class ProcessingElement(wiring.Component):
@@ -45,11 +38,13 @@ class ProcessingElement(wiring.Component):
     swap_out : Out(1)
         ``swap_in`` delayed one cycle, to the right neighbour.
     psum_out : Out(signed(32))
-        ``psum_in`` plus the product of the activation and weight of one cycle earlier
-        (``act_in * weight`` is registered first), registered, to the PE below. The PE
-        above's ``psum_out`` is one cycle later than its activation too, so they line up.
+        ``psum_in`` plus the product of the activation and weight of two cycles earlier
+        (operands registered, then the product: ``rtl.multiplier``), registered, to the PE
+        below. The PE above's ``psum_out`` is as many cycles behind its own activation, so
+        they line up.
 
-    ``lut_multiplier`` builds the product from LUTs (``lut_product``) instead of a DSP block.
+    ``lut_multiplier`` builds the product from LUTs instead of a DSP block, in the same
+    number of cycles.
     """
 
     def __init__(self, config: NpuConfig, *, lut_multiplier=False):
@@ -81,14 +76,15 @@ class ProcessingElement(wiring.Component):
         with m.If(self.swap_in):
             m.d.sync += weight.eq(weight_shadow)
 
-        # The product is registered before the accumulate, so a cycle holds either the
-        # multiplier (a DSP block) or the 32-bit add, never both. Every row adds the same
-        # cycle, so the partial sums stay aligned; the array is one cycle deeper.
+        # Operands and product are registered around the multiplier (on an ECP5 in the DSP
+        # block's own registers), so a cycle holds either a route to or from the DSP column,
+        # the multiply, or the 32-bit add. Every row has the same delay, so the partial sums
+        # stay aligned; the array is two cycles deeper than a combinational MAC.
         product = Signal(signed(2 * config.data_width), reset_less=True)
         act = Signal.like(self.act_out, reset_less=True)
         psum = Signal.like(self.psum_out, reset_less=True)
-        m.d.sync += product.eq(lut_product(self.act_in, weight) if self._lut_multiplier
-                               else self.act_in * weight)
+        registered_multiply(m, platform, self.act_in, weight, product,
+                            lut=self._lut_multiplier)
         m.d.sync += [
             act.eq(self.act_in),
             self.swap_out.eq(self.swap_in),

@@ -24,12 +24,13 @@ from amaranth.back import verilog
 from rtl.compute_core import ComputeCore
 from rtl.config import NpuConfig
 from rtl.npu import NpuTop
+from rtl.pe import ProcessingElement
 from sim.harness import DmaCopyHarness
 
 __all__ = ["REPO_ROOT", "BUILD_ROOT", "DESIGNS", "available_simulators", "generate_verilog",
            "build_simulation", "SimulationBuild", "choose_seed", "run_cocotb", "CocotbResults",
            "config_to_env", "config_from_env", "rng_for", "seeded_rng", "prepare_environment",
-           "BUILD_ARGS"]
+           "BUILD_ARGS", "VENDOR_MODELS"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_ROOT = REPO_ROOT / "build"
@@ -39,7 +40,10 @@ DESIGNS = {
     "compute_core": (ComputeCore, "sim.tb_compute_core"),
     "dma_copy": (DmaCopyHarness, "sim.tb_dma"),
     "npu_top": (NpuTop, "sim.tb_npu"),
+    "pe": (ProcessingElement, "sim.tb_pe"),
 }
+# Simulation models of FPGA primitives, for builds elaborated for a family.
+VENDOR_MODELS = {"ecp5": [REPO_ROOT / "sim" / "models" / "MULT18X18D.v"]}
 
 SIMULATORS = ("verilator", "icarus")
 TIMESCALE = ("1ns", "1ps")  # Amaranth's Verilog has none
@@ -107,16 +111,19 @@ def _write_if_changed(path: Path, text: str):
         path.write_text(text)
 
 
-def _variant(config: NpuConfig, params: dict):
-    return "_".join([config.name] + [f"{key}{value}" for key, value in sorted(params.items())])
+def _variant(config: NpuConfig, params: dict, platform=None):
+    parts = [config.name] + [f"{key}{value}" for key, value in sorted(params.items())]
+    return "_".join(parts + ([platform.family] if platform is not None else []))
 
 
-def generate_verilog(design: str, config: NpuConfig, params=None) -> Path:
-    """Verilog of ``design`` for ``config`` in ``build/rtl/``; rewritten only when it changes."""
+def generate_verilog(design: str, config: NpuConfig, params=None, *, platform=None) -> Path:
+    """Verilog of ``design`` for ``config`` in ``build/rtl/``; rewritten only when it changes.
+    ``platform`` (an ``rtl.target.Target``) elaborates it as for that FPGA family, with the
+    family's primitives instantiated (their simulation models come as extra sources)."""
     params = params or {}
     factory, _ = DESIGNS[design]
-    text = verilog.convert(factory(config, **params), name=design)
-    path = BUILD_ROOT / "rtl" / f"{design}_{_variant(config, params)}.v"
+    text = verilog.convert(factory(config, **params), name=design, platform=platform)
+    path = BUILD_ROOT / "rtl" / f"{design}_{_variant(config, params, platform)}.v"
     _write_if_changed(path, text)
     return path
 
@@ -132,19 +139,23 @@ class SimulationBuild:
 
 
 def build_simulation(simulator: str, design: str, config: NpuConfig, params=None, *,
-                     log=print) -> SimulationBuild:
-    """Build (or reuse) the simulation of ``design(config, **params)`` on ``simulator``."""
+                     platform=None, log=print) -> SimulationBuild:
+    """Build (or reuse) the simulation of ``design(config, **params)`` on ``simulator``,
+    elaborated for ``platform`` (see ``generate_verilog``) with the models of its family's
+    primitives (``VENDOR_MODELS``)."""
     from cocotb_tools.runner import get_runner
 
     if simulator not in SIMULATORS:
         raise ValueError(f"simulator must be one of {SIMULATORS}, not {simulator!r}")
     prepare_environment()
     params = dict(params or {})
-    source = generate_verilog(design, config, params)
+    sources = [generate_verilog(design, config, params, platform=platform),
+               *(VENDOR_MODELS[platform.family] if platform is not None else [])]
     build_args = BUILD_ARGS[simulator]
     key = hashlib.sha256("\n".join(
-        [source.read_text(), simulator, *build_args, *TIMESCALE]).encode()).hexdigest()
-    variant = _variant(config, params)
+        [*(source.read_text() for source in sources), simulator, *build_args,
+         *TIMESCALE]).encode()).hexdigest()
+    variant = _variant(config, params, platform)
     build_dir = BUILD_ROOT / "sim" / simulator / f"{design}_{variant}"
     build_dir.mkdir(parents=True, exist_ok=True)
     stamp = build_dir / "build.stamp"
@@ -156,7 +167,7 @@ def build_simulation(simulator: str, design: str, config: NpuConfig, params=None
         started = time.monotonic()
         stamp.unlink(missing_ok=True)
         runner = get_runner(simulator)
-        runner.build(sources=[source], hdl_toplevel=design, build_dir=build_dir,
+        runner.build(sources=sources, hdl_toplevel=design, build_dir=build_dir,
                      build_args=build_args, timescale=TIMESCALE, always=True,
                      log_file=build_dir / "build.log")
         stamp.write_text(key)

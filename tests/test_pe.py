@@ -1,5 +1,6 @@
-"""The processing element in Amaranth's simulator, beside a behavioural model, with the
-product from a DSP-style multiply or from LUTs."""
+"""The processing element beside its per-edge model (``sim.tb_pe.PeModel``): the portable
+build (product from ``*`` or from LUTs) in Amaranth's simulator, the ECP5 build (a
+MULT18X18D instance) on Verilator."""
 
 import numpy as np
 import pytest
@@ -7,26 +8,11 @@ from amaranth import Module, Signal, signed
 from amaranth.sim import Simulator
 
 from rtl.config import NpuConfig
-from rtl.pe import ProcessingElement, lut_product
-
-
-class PeModel:
-    """What one PE does per clock edge."""
-
-    def __init__(self):
-        self.weight = self.shadow = self.product = 0
-        self.act_out = self.swap_out = self.psum_out = 0
-
-    def step(self, act_in, swap_in, psum_in, shadow_load, shadow_in):
-        # The product register holds the previous cycle's activation times weight.
-        psum = psum_in + self.product
-        self.product = act_in * self.weight
-        self.psum_out = (psum + 2 ** 31) % 2 ** 32 - 2 ** 31
-        self.act_out, self.swap_out = act_in, swap_in
-        if swap_in:
-            self.weight = self.shadow  # the old shadow, even if it is written this edge
-        if shadow_load:
-            self.shadow = shadow_in
+from rtl.multiplier import lut_partial_products
+from rtl.pe import ProcessingElement
+from rtl.target import Target
+from sim.build import build_simulation, choose_seed, run_cocotb
+from sim.tb_pe import PeModel, random_inputs
 
 
 @pytest.mark.parametrize("lut_multiplier", [False, True])
@@ -36,15 +22,10 @@ def test_pe_matches_model(lut_multiplier):
     rng = np.random.default_rng(seed)
     dut = ProcessingElement(NpuConfig(n=4), lut_multiplier=lut_multiplier)
     model = PeModel()
-    extremes = [-128, 127, -(2 ** 31), 2 ** 31 - 1]
 
     async def testbench(ctx):
         for cycle in range(400):
-            act = int(rng.choice([rng.integers(-128, 128), -128, 127]))
-            psum = int(rng.choice([rng.integers(-(2 ** 31), 2 ** 31), *extremes]))
-            inputs = dict(act_in=act, swap_in=int(rng.random() < 0.2), psum_in=psum,
-                          shadow_load=int(rng.random() < 0.3),
-                          shadow_in=int(rng.choice([rng.integers(-128, 128), -128, 127])))
+            inputs = random_inputs(rng)
             for name, value in inputs.items():
                 ctx.set(getattr(dut, name), value)
             await ctx.tick()
@@ -59,11 +40,11 @@ def test_pe_matches_model(lut_multiplier):
     sim.run()
 
 
-def test_lut_product_is_exact_for_every_int8_pair():
+def test_lut_partial_products_sum_to_every_int8_product():
     a, b = Signal(signed(8)), Signal(signed(8))
     product = Signal(signed(16))
     m = Module()
-    m.d.comb += product.eq(lut_product(a, b))
+    m.d.comb += product.eq(sum(lut_partial_products(a, b)))
     values = np.arange(-128, 128)
 
     async def testbench(ctx):
@@ -78,3 +59,12 @@ def test_lut_product_is_exact_for_every_int8_pair():
     sim = Simulator(m)
     sim.add_testbench(testbench)
     sim.run()
+
+
+def test_pe_built_for_ecp5_matches_model():
+    """The ECP5 build's MULT18X18D instance (ports, sign extension, which registers are on)
+    against the same per-edge model, on Verilator with our model of the primitive."""
+    config = NpuConfig(n=4)
+    build = build_simulation("verilator", "pe", config, platform=Target("ecp5"))
+    results = run_cocotb(build, seed=choose_seed())
+    assert results.passed == 1 and results.failed == 0, f"see {results.log_file}"

@@ -1,0 +1,80 @@
+"""The PE's int8 x int8 multiplier: operands registered, then the product registered.
+
+Two cycles from the operands to the product on every target, so the array's timing in
+cycles does not depend on where it is built:
+
+- on an ECP5 (``platform.family == "ecp5"``) a MULT18X18D with its own input and output
+  registers, so the routes into and out of the DSP column each get a whole cycle and the
+  multiply itself happens between the DSP's registers;
+- elsewhere (Verilator, Icarus, Amaranth's simulator, iCE40) the same registers around
+  ``*`` in the fabric (yosys' iCE40 DSP mapping absorbs them into SB_MAC16);
+- in LUTs (``lut``): the partial products summed in two halves, registered, then added.
+"""
+
+from amaranth import *
+
+__all__ = ["registered_multiply", "lut_partial_products"]
+
+MULT18X18_WIDTH = 18
+
+
+def lut_partial_products(a, b):
+    """``(low, high)`` with ``low + high == a * b`` for signed ``a`` and ``b``, from shifted
+    partial products with no multiply operator, so synthesis makes LUTs and carry chains
+    instead of a DSP block. ``low`` sums the partial products of ``a``'s lower half of bits,
+    ``high`` those of its upper half (the sign bit weighs ``-2 ** top``)."""
+    top = len(a) - 1
+    terms = [Mux(a[i], b, 0) << i for i in range(top)] + [-(Mux(a[top], b, 0) << top)]
+    half = (top + 1) // 2
+    return sum(terms[1:half], terms[0]), sum(terms[half + 1:], terms[half])
+
+
+def _sign_extended(value, width):
+    return Cat(value, value[-1].replicate(width - len(value)))
+
+
+def _ecp5_mult18x18d(a, b, product):
+    """A MULT18X18D with its A, B and output registers on CLK0 of the ``sync`` domain."""
+    full_product = Signal(2 * MULT18X18_WIDTH)
+    a_bits = _sign_extended(a, MULT18X18_WIDTH)
+    b_bits = _sign_extended(b, MULT18X18_WIDTH)
+    ports = {}
+    for i in range(MULT18X18_WIDTH):
+        ports[f"i_A{i}"] = a_bits[i]
+        ports[f"i_B{i}"] = b_bits[i]
+        ports[f"i_C{i}"] = C(0, 1)
+    for i in range(2 * MULT18X18_WIDTH):
+        ports[f"o_P{i}"] = full_product[i]
+    registers = {}
+    for stage in ("INPUTA", "INPUTB", "INPUTC", "PIPELINE", "OUTPUT"):
+        used = stage in ("INPUTA", "INPUTB", "OUTPUT")
+        registers[f"p_REG_{stage}_CLK"] = "CLK0" if used else "NONE"
+        registers[f"p_REG_{stage}_CE"] = "CE0"
+        registers[f"p_REG_{stage}_RST"] = "RST0"
+    dsp = Instance(
+        "MULT18X18D",
+        **registers,
+        p_GSR="DISABLED", p_RESETMODE="SYNC", p_SOURCEB_MODE="B_INPUT",
+        p_MULT_BYPASS="DISABLED", p_CAS_MATCH_REG="FALSE", p_HIGHSPEED_CLK="NONE",
+        i_SIGNEDA=C(1, 1), i_SIGNEDB=C(1, 1), i_SOURCEA=C(0, 1), i_SOURCEB=C(0, 1),
+        i_CLK0=ClockSignal("sync"), i_CE0=C(1, 1), i_RST0=C(0, 1),
+        **ports)
+    return dsp, product.eq(full_product[:len(product)])
+
+
+def registered_multiply(m, platform, a, b, product, *, lut=False, name="multiplier"):
+    """``product`` takes ``a * b`` of two cycles earlier (``a``, ``b`` signed, at most 18
+    bits; ``product`` wide enough for the exact result)."""
+    if lut:
+        low, high = lut_partial_products(a, b)
+        low_sum = Signal(product.shape(), name=f"{name}_low", reset_less=True)
+        high_sum = Signal(product.shape(), name=f"{name}_high", reset_less=True)
+        m.d.sync += [low_sum.eq(low), high_sum.eq(high), product.eq(low_sum + high_sum)]
+    elif getattr(platform, "family", None) == "ecp5":
+        dsp, connect = _ecp5_mult18x18d(a, b, product)
+        m.submodules[name] = dsp
+        m.d.comb += connect
+    else:
+        a_operand = Signal.like(a, name=f"{name}_a", reset_less=True)
+        b_operand = Signal.like(b, name=f"{name}_b", reset_less=True)
+        m.d.sync += [a_operand.eq(a), b_operand.eq(b), product.eq(a_operand * b_operand)]
