@@ -37,13 +37,14 @@ class Accumulator(wiring.Component):
     """``accumulator_depth`` rows of N int32.
 
     A result row from the array either overwrites its row or is added to it (lane-wise,
-    wrapping modulo 2**32). The add is a read-modify-write over three cycles, so the block
-    RAM's slow read and the 32-bit add are in different cycles: the row is read (A), its old
-    value registered (B), and the sum written (C). An update two ahead of another writes in
-    the cycle its successor reads (the read port is transparent to the write port); one just
-    ahead writes in the cycle its successor registers the old value, which is forwarded
-    there (as is a row from outside written in that cycle). Back-to-back updates of one row
-    therefore see each other without a stall.
+    wrapping modulo 2**32). The add is a read-modify-write over four cycles, so the block
+    RAM's slow read, the choice of the newest value and the 32-bit add are in different
+    cycles: the row is read (A), the RAM's output registered with nothing in front (B), the
+    old value chosen (C) and the sum written (D). The RAM read does not see the writes of
+    the three cycles before its row reaches C, so C takes the newest of them to that row
+    instead: the write happening now (D's sum, or a row from outside), or one of the two
+    before it, kept in registers. Back-to-back updates of one row therefore see each other
+    without a stall.
 
     Members
     -------
@@ -59,6 +60,9 @@ class Accumulator(wiring.Component):
         An update is still being written.
     """
 
+    # Cycles from an update arriving to its row being written.
+    UPDATE_WRITE_DELAY = 3
+
     def __init__(self, config: NpuConfig):
         self._config = config
         super().__init__({
@@ -73,55 +77,91 @@ class Accumulator(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         config = self._config
-        m.submodules.memory = memory = Memory(
-            shape=accumulator_row_layout(config), depth=config.accumulator_depth, init=[])
+        row_layout = accumulator_row_layout(config)
+        write_layout = accumulator_write_layout(config)
+        m.submodules.memory = memory = Memory(shape=row_layout, depth=config.accumulator_depth,
+                                              init=[])
         write_port = memory.write_port()
-        update_read = memory.read_port(transparent_for=(write_port,))
+        update_read = memory.read_port()
         wiring.connect(m, wiring.flipped(self.read), memory.read_port())
 
-        # A: read the row the update goes to, register the update.
-        update_b = Signal(accumulator_update_layout(config), reset_less=True)
-        valid_b = Signal()
+        def stage(name, previous, previous_valid):
+            update = Signal(accumulator_update_layout(config), name=f"update_{name}",
+                            reset_less=True)
+            valid = Signal(name=f"valid_{name}")
+            m.d.sync += [update.eq(previous), valid.eq(previous_valid)]
+            return update, valid
+
+        # A: read the row the update goes to.
         m.d.comb += update_read.addr.eq(self.update.addr)
-        m.d.sync += [update_b.eq(self.update), valid_b.eq(self.update_valid)]
+        update_b, valid_b = stage("b", self.update, self.update_valid)
 
-        # B: register the old row; if C writes that row this cycle, its new value instead.
-        update_c = Signal(accumulator_update_layout(config), reset_less=True)
-        valid_c = Signal()
-        old_c = Signal(accumulator_row_layout(config), reset_less=True)
-        written = Signal(accumulator_row_layout(config))
+        # B: register the RAM's output as it is, so the RAM's slow clock-to-out has a cycle
+        # of its own.
+        update_c, valid_c = stage("c", update_b, valid_b)
+        read_c = Signal(row_layout, reset_less=True)
+        m.d.sync += read_c.eq(update_read.data)
+
+        # Writes to the port now and in the two cycles before: what C's read missed.
+        port_write = Signal(write_layout)
+        port_write_valid = Signal()
+        write_1_ago = Signal(write_layout, reset_less=True)
+        write_2_ago = Signal(write_layout, reset_less=True)
+        write_1_ago_valid = Signal()
+        write_2_ago_valid = Signal()
+        m.d.sync += [
+            write_1_ago.eq(port_write), write_1_ago_valid.eq(port_write_valid),
+            write_2_ago.eq(write_1_ago), write_2_ago_valid.eq(write_1_ago_valid),
+        ]
+
+        # Which of them write the row is mostly decided in B, a cycle ahead, so C's choice of
+        # 256 bits starts from registers: in C, "now" is D's sum if an update is in C at B's
+        # time (else a row from outside, compared in C: its address is only registered
+        # then), "1 ago" is the port write at B's time and "2 ago" the one before it.
+        update_is_now = Signal()
+        newest_is_1_ago = Signal()
+        newest_is_2_ago = Signal()
+        m.d.sync += [
+            update_is_now.eq(valid_c & (update_c.addr == update_b.addr)),
+            newest_is_1_ago.eq(port_write_valid & (port_write.addr == update_b.addr)),
+            newest_is_2_ago.eq(write_1_ago_valid & (write_1_ago.addr == update_b.addr)),
+        ]
+
         # Rows from outside are registered and written the next cycle, accepted only when no
-        # update is in B (so none will be in C then): the write port's inputs are registers
-        # or C's adder, and the loader's handshake logic ends in ``held`` instead of running
-        # into the block RAM. Like C's sum, a held row written this cycle is forwarded to B.
-        held = Signal(accumulator_write_layout(config), reset_less=True)
+        # update is in C (so none will be in D then): the write port's inputs are registers
+        # or D's adder, and the loader's handshake logic ends in ``held`` instead of running
+        # into the block RAM.
+        held = Signal(write_layout, reset_less=True)
         held_valid = Signal()
-        m.d.comb += self.write.ready.eq(~valid_b)
-        m.d.sync += [held.eq(self.write.payload), held_valid.eq(self.write.valid & ~valid_b)]
-        m.d.comb += self.busy.eq(valid_b | valid_c | held_valid)
-        with m.If(valid_c & (update_c.addr == update_b.addr)):
-            m.d.sync += old_c.eq(written)
-        with m.Elif(held_valid & (held.addr == update_b.addr)):
-            m.d.sync += old_c.eq(held.row)
-        with m.Else():
-            m.d.sync += old_c.eq(update_read.data)
-        m.d.sync += [update_c.eq(update_b), valid_c.eq(valid_b)]
+        m.d.comb += self.write.ready.eq(~valid_c)
+        m.d.sync += [held.eq(self.write.payload), held_valid.eq(self.write.valid & ~valid_c)]
 
-        # C: add (or not) and write back.
-        for lane in range(config.n):
-            m.d.comb += written[lane].eq(Mux(update_c.accumulate,
-                                             old_c[lane] + update_c.row[lane],
-                                             update_c.row[lane]))
-        with m.If(valid_c):
-            m.d.comb += [
-                write_port.addr.eq(update_c.addr),
-                write_port.data.eq(written),
-                write_port.en.eq(1),
-            ]
+        # C: the old value is the newest write to the row, else the RAM's.
+        update_d, valid_d = stage("d", update_c, valid_c)
+        m.d.comb += self.busy.eq(valid_b | valid_c | valid_d | held_valid)
+        old_d = Signal(row_layout, reset_less=True)
+        with m.If(update_is_now | (held_valid & (held.addr == update_c.addr))):
+            m.d.sync += old_d.eq(port_write.row)
+        with m.Elif(newest_is_1_ago):
+            m.d.sync += old_d.eq(write_1_ago.row)
+        with m.Elif(newest_is_2_ago):
+            m.d.sync += old_d.eq(write_2_ago.row)
         with m.Else():
-            m.d.comb += [
-                write_port.addr.eq(held.addr),
-                write_port.data.eq(held.row),
-                write_port.en.eq(held_valid),
-            ]
+            m.d.sync += old_d.eq(read_c)
+
+        # D: add (or not) and write back.
+        with m.If(valid_d):
+            m.d.comb += port_write.addr.eq(update_d.addr)
+            for lane in range(config.n):
+                m.d.comb += port_write.row[lane].eq(Mux(update_d.accumulate,
+                                                        old_d[lane] + update_d.row[lane],
+                                                        update_d.row[lane]))
+        with m.Else():
+            m.d.comb += port_write.eq(held)
+        m.d.comb += [
+            port_write_valid.eq(valid_d | held_valid),
+            write_port.addr.eq(port_write.addr),
+            write_port.data.eq(port_write.row),
+            write_port.en.eq(port_write_valid),
+        ]
         return m

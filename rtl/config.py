@@ -125,13 +125,14 @@ class NpuConfig:
     def array_latency(self):
         """Cycles from an activation row entering the array to its result row leaving it.
 
-        The activation of array row k is skewed by k + 2 cycles (one more than the swap flag,
-        so that a new weight is active when the first activation of its tile arrives); it
+        The activation of array row k is skewed by k + 3 cycles (one more than the swap flag,
+        so that a new weight is active when the first activation of its tile arrives, and
+        one more than the weight row, which is registered before it reaches the PEs); it
         reaches column j after j more, the PE's registered operands, registered product and
         registered sum add three, and the result of column j is de-skewed by N - 1 - j: for
-        the bottom row, (N + 1) + j + 3 + (N - 1 - j) = 2N + 3 cycles in all.
+        the bottom row, (N + 2) + j + 3 + (N - 1 - j) = 2N + 4 cycles in all.
         """
-        return 2 * self.n + 3
+        return 2 * self.n + 4
 
     @property
     def bus_bytes(self):

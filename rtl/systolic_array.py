@@ -65,13 +65,20 @@ class SystolicArray(wiring.Component):
             for j in range(n):
                 m.submodules[f"pe_{k}_{j}"] = pes[k][j]
 
+        # The weight row is registered before it fans out to the PEs, with each array row's
+        # load flag decoded: the scratchpad's slow clock-to-out and the route across the array
+        # get a cycle each. Activations and swap flags are skewed one cycle more to match.
+        weight_row = Signal.like(self.weight_row, reset_less=True)
+        m.d.sync += weight_row.eq(self.weight_row)
         for k in range(n):
-            # Input skew: array row k sees an activation row k + 2 cycles after it is
+            load_row = Signal(name=f"weight_load_row_{k}")
+            m.d.sync += load_row.eq(self.weight_row_load & (self.weight_row_index == k))
+            # Input skew: array row k sees an activation row k + 3 cycles after it is
             # presented, and its swap flag one cycle before that.
             m.d.comb += [
-                pes[k][0].act_in.eq(delay(m, self.act_row[k], k + 2, f"act_skew_{k}",
+                pes[k][0].act_in.eq(delay(m, self.act_row[k], k + 3, f"act_skew_{k}",
                                                  reset_less=True)),
-                pes[k][0].swap_in.eq(delay(m, self.act_first, k + 1, f"swap_skew_{k}")),
+                pes[k][0].swap_in.eq(delay(m, self.act_first, k + 2, f"swap_skew_{k}")),
             ]
             for j in range(n):
                 pe = pes[k][j]
@@ -82,8 +89,8 @@ class SystolicArray(wiring.Component):
                     ]
                 m.d.comb += [
                     pe.psum_in.eq(0 if k == 0 else pes[k - 1][j].psum_out),
-                    pe.shadow_in.eq(self.weight_row[j]),
-                    pe.shadow_load.eq(self.weight_row_load & (self.weight_row_index == k)),
+                    pe.shadow_in.eq(weight_row[j]),
+                    pe.shadow_load.eq(load_row),
                 ]
 
         for j in range(n):

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rtl.accumulator import Accumulator
 from rtl.config import NpuConfig
 from rtl.isa import (INSTRUCTION_BYTES, LOAD_LANE_BYTES, STORE_LANE_BYTES, LoadTarget, Opcode,
                      QuantParams, StoreMode)
@@ -288,7 +289,10 @@ class _Machine:
             t.compute_stall += start - t.unit_free[unit]
             streamed = insn.rows
             reads = start + max(streamed, n if streamed else 0)
-            end = reads + (self.config.array_latency + 4 if streamed else 0)
+            # Results land after the array, the scratchpad read before it and the
+            # accumulator's read-modify-write after it.
+            drain = self.config.array_latency + 2 + Accumulator.UPDATE_WRITE_DELAY
+            end = reads + (drain if streamed else 0)
             t.unit_free[unit] = start + max(streamed, n if streamed else 1)
             t.array_active += streamed
         else:

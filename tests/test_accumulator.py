@@ -28,8 +28,8 @@ def test_updates_and_writes_match_model():
         # Short bursts of traffic, each drained and checked row by row, so a lost or stale
         # write shows before a later overwrite hides it.
         for episode in range(80):
-            # Updates are written two cycles after they arrive (three-stage RMW).
-            stages = [None, None]
+            # Updates are written UPDATE_WRITE_DELAY cycles after they arrive.
+            stages = [None] * Accumulator.UPDATE_WRITE_DELAY
             held = False  # a write accepted last cycle, being written now
             for cycle in range(int(rng.integers(1, 12))):
                 # Few addresses, so the same row is updated on consecutive cycles often.
@@ -46,14 +46,15 @@ def test_updates_and_writes_match_model():
                 ctx.set(dut.write.valid, write)
                 ctx.set(dut.write.payload, {"addr": write_addr, "row": write_row})
                 write_accepted = write and ctx.get(dut.write.ready)
-                # The model applies the update of two cycles ago, then this cycle's write.
+                # The model applies the update that arrived UPDATE_WRITE_DELAY cycles ago,
+                # then this cycle's write.
                 writing = stages.pop()
                 if writing:
                     apply(*writing)
-                # A write is accepted when no update is in B, so none writes in the next
-                # cycle, when the write lands: the model may apply it now.
+                # A write is accepted when no update will write in the next cycle, when the
+                # write lands: the model may apply it now.
                 where = f"episode {episode} cycle {cycle}"
-                assert ctx.get(dut.write.ready) == (stages[0] is None), where
+                assert ctx.get(dut.write.ready) == (stages[-1] is None), where
                 assert ctx.get(dut.busy) == (held or any(stage is not None
                                                          for stage in [writing, *stages])), where
                 if write_accepted:
