@@ -1,4 +1,5 @@
-"""The PE's int8 x int8 multiplier: operands registered, then the product registered.
+"""A multiplier with its operands registered, then its product registered: the PE's int8 x
+int8, and STORE's byte count.
 
 Two cycles from the operands to the product on every target, so the array's timing in
 cycles does not depend on where it is built:
@@ -29,15 +30,24 @@ def lut_partial_products(a, b):
     return sum(terms[1:half], terms[0]), sum(terms[half + 1:], terms[half])
 
 
-def _sign_extended(value, width):
+def _extended(value, width):
+    """``value`` widened to ``width`` bits as the 18-bit signed operand of a MULT18X18D."""
+    value = Value.cast(value)
+    if not value.shape().signed:
+        if len(value) >= width:
+            raise ValueError(f"an unsigned operand must be narrower than {width} bits to pass "
+                             f"as signed, not {len(value)} bits")
+        return Cat(value, C(0, width - len(value)))
+    if len(value) > width:
+        raise ValueError(f"a signed operand must be at most {width} bits, not {len(value)}")
     return Cat(value, value[-1].replicate(width - len(value)))
 
 
 def _ecp5_mult18x18d(a, b, product):
     """A MULT18X18D with its A, B and output registers on CLK0 of the ``sync`` domain."""
     full_product = Signal(2 * MULT18X18_WIDTH)
-    a_bits = _sign_extended(a, MULT18X18_WIDTH)
-    b_bits = _sign_extended(b, MULT18X18_WIDTH)
+    a_bits = _extended(a, MULT18X18_WIDTH)
+    b_bits = _extended(b, MULT18X18_WIDTH)
     ports = {}
     for i in range(MULT18X18_WIDTH):
         ports[f"i_A{i}"] = a_bits[i]
@@ -63,8 +73,9 @@ def _ecp5_mult18x18d(a, b, product):
 
 
 def registered_multiply(m, platform, a, b, product, *, lut=False, name="multiplier"):
-    """``product`` takes ``a * b`` of two cycles earlier (``a``, ``b`` signed, at most 18
-    bits; ``product`` wide enough for the exact result)."""
+    """``product`` takes ``a * b`` of two cycles earlier. ``a`` and ``b``: signed of at most 18
+    bits or unsigned of at most 17 (one MULT18X18D on an ECP5); ``product`` wide enough for
+    the exact result, at most 36 bits."""
     if lut:
         low, high = lut_partial_products(a, b)
         low_sum = Signal(product.shape(), name=f"{name}_low", reset_less=True)
@@ -75,6 +86,6 @@ def registered_multiply(m, platform, a, b, product, *, lut=False, name="multipli
         m.submodules[name] = dsp
         m.d.comb += connect
     else:
-        a_operand = Signal.like(a, name=f"{name}_a", reset_less=True)
-        b_operand = Signal.like(b, name=f"{name}_b", reset_less=True)
+        a_operand = Signal(Value.cast(a).shape(), name=f"{name}_a", reset_less=True)
+        b_operand = Signal(Value.cast(b).shape(), name=f"{name}_b", reset_less=True)
         m.d.sync += [a_operand.eq(a), b_operand.eq(b), product.eq(a_operand * b_operand)]

@@ -6,31 +6,34 @@ from amaranth.lib.wiring import In, Out
 
 from .config import NpuConfig
 from .isa import QuantParams
+from .multiplier import registered_multiply
 from .pipeline import delay
 
 __all__ = ["Requantizer", "requantized_row_layout", "REQUANTIZER_LATENCY",
            "MULTIPLIERS_PER_LANE"]
 
-REQUANTIZER_LATENCY = 10
-MULTIPLIERS_PER_LANE = 4  # the 16 x 16 partial products of stage 2, one DSP block each
+REQUANTIZER_LATENCY = 11
+MULTIPLIERS_PER_LANE = 4  # the 16 x 16 partial products of stages 2-3, one DSP block each
 
 
 class _Lane(Elaboratable):
     """``clamp(round_half_even(acc * multiplier / 2**(31 + shift)) + zero_point, qmin, qmax)``
-    in ten registered stages, each at most one carry chain or a few LUT levels deep, so the
-    lane keeps up with the array's clock:
+    in eleven registered stages, each at most one carry chain or a few LUT levels deep, so
+    the lane keeps up with the array's clock:
 
     1. inputs (the accumulator row arrives straight from a block RAM);
-    2. four 16 x 16 partial products of the 32 x 32 multiply, one DSP each;
-    3. the two middle partial products added;
-    4. the full 64-bit product (the outer partial products do not overlap: a concatenation);
-    5. coarse shift by whole bytes, keeping the byte below as a guard byte, and the sticky
+    2. the operands of the four 16 x 16 partial products of the 32 x 32 multiply;
+    3. the partial products, one DSP each (on the ECP5 stages 2 and 3 are the DSP's own
+       input and output registers, ``rtl.multiplier``);
+    4. the two middle partial products added;
+    5. the full 64-bit product (the outer partial products do not overlap: a concatenation);
+    6. coarse shift by whole bytes, keeping the byte below as a guard byte, and the sticky
        bit of everything below that;
-    6. fine shift by 0..7 bits: the floor, the half bit and the rest of the sticky bit;
-    7. round half to even;
-    8. zero point;
-    9. range test: whether the value lies within int9 (an AND / OR of its high bits);
-    10. clamp (which also saturates to int8): 9-bit comparisons.
+    7. fine shift by 0..7 bits: the floor, the half bit and the rest of the sticky bit;
+    8. round half to even;
+    9. zero point;
+    10. range test: whether the value lies within int9 (an AND / OR of its high bits);
+    11. clamp (which also saturates to int8): 9-bit comparisons.
     """
 
     def __init__(self):
@@ -43,7 +46,7 @@ class _Lane(Elaboratable):
         # params[i] is the lane's parameters as seen by stage i + 2.
         # No resets: a pure data path, its valid bit travels beside it in the Requantizer.
         params = [Signal(QuantParams, name=f"params_{stage}", reset_less=True)
-                  for stage in range(1, 10)]
+                  for stage in range(1, 11)]
         m.d.sync += params[0].eq(self.params)
         for stage in range(1, len(params)):
             m.d.sync += params[stage].eq(params[stage - 1])
@@ -52,32 +55,31 @@ class _Lane(Elaboratable):
         acc = Signal(signed(32), reset_less=True)
         m.d.sync += acc.eq(self.acc)
         multiplier = params[0].multiplier
-        # 2: partial products; the high halves are signed, the low halves unsigned.
+        # 2-3: partial products; the high halves are signed, the low halves unsigned.
         acc_high, acc_low = acc[16:].as_signed(), acc[:16]
         mul_high, mul_low = multiplier[16:].as_signed(), multiplier[:16]
         high_high = Signal(signed(32), reset_less=True)
         high_low = Signal(signed(34), reset_less=True)
         low_high = Signal(signed(34), reset_less=True)
         low_low = Signal(unsigned(32), reset_less=True)
-        m.d.sync += [
-            high_high.eq(acc_high * mul_high),
-            high_low.eq(acc_high * mul_low),
-            low_high.eq(acc_low * mul_high),
-            low_low.eq(acc_low * mul_low),
-        ]
-        # 3: the middle partial products.
+        for name, a, b, partial in [("high_high", acc_high, mul_high, high_high),
+                                    ("high_low", acc_high, mul_low, high_low),
+                                    ("low_high", acc_low, mul_high, low_high),
+                                    ("low_low", acc_low, mul_low, low_low)]:
+            registered_multiply(m, platform, a, b, partial, name=name)
+        # 4: the middle partial products.
         middle = Signal(signed(35), reset_less=True)
         outer = Signal(signed(64), reset_less=True)
         m.d.sync += [middle.eq(high_low + low_high), outer.eq(Cat(low_low, high_high))]
-        # 4: the product.
+        # 5: the product.
         product = Signal(signed(64), reset_less=True)
         m.d.sync += product.eq(outer + (middle << 16))
-        # 5: total shift s = 31 + shift in 0..62 = 8 * coarse + fine. Shift right by whole
+        # 6: total shift s = 31 + shift in 0..62 = 8 * coarse + fine. Shift right by whole
         # bytes with a zero guard byte below the product: the byte just below the cut stays
         # (it holds the half bit for every fine shift), the bytes below it only count for
         # the sticky bit.
         total_shift = Signal(range(63))
-        m.d.comb += total_shift.eq(31 + params[3].shift)
+        m.d.comb += total_shift.eq(31 + params[4].shift)
         coarse, fine = total_shift[3:], total_shift[:3]
         guarded = Cat(Const(0, 8), product).as_signed()
         byte_nonzero = [guarded[8 * i:8 * i + 8] != 0 for i in range(8)]
@@ -90,7 +92,7 @@ class _Lane(Elaboratable):
             coarse_sticky.eq(Cat(*(byte_nonzero[i] & (i < coarse) for i in range(8))).any()),
             fine_shift.eq(fine),
         ]
-        # 6: floor(product / 2**s), the half bit (bit s - 1) and the sticky bit (below it).
+        # 7: floor(product / 2**s), the half bit (bit s - 1) and the sticky bit (below it).
         floor = Signal(signed(64), reset_less=True)
         half_bit = Signal(reset_less=True)
         sticky = Signal(reset_less=True)
@@ -101,13 +103,13 @@ class _Lane(Elaboratable):
             half_bit.eq(coarse_shifted[7:15].bit_select(fine_shift, 1)),
             sticky.eq(coarse_sticky | (coarse_shifted[:15] & below_half).any()),
         ]
-        # 7: round half to even.
+        # 8: round half to even.
         rounded = Signal(signed(65), reset_less=True)
         m.d.sync += rounded.eq(floor + (half_bit & (sticky | floor[0])))
-        # 8: zero point.
+        # 9: zero point.
         shifted = Signal(signed(66), reset_less=True)
-        m.d.sync += shifted.eq(rounded + params[6].zero_point)
-        # 9: range test. qmin and qmax are int8, so the 66-bit value need not be compared
+        m.d.sync += shifted.eq(rounded + params[7].zero_point)
+        # 10: range test. qmin and qmax are int8, so the 66-bit value need not be compared
         # whole: whether it lies within int9 is an AND / OR of its high bits (LUTs, no carry
         # chain), registered with its low 9 bits and its sign.
         high = shifted[8:]
@@ -117,13 +119,13 @@ class _Lane(Elaboratable):
         m.d.sync += [within_int9.eq(high.all() | ~high.any()),
                      low.eq(shifted[:9]),
                      negative.eq(shifted[-1])]
-        # 10: clamp; only the low 9 bits meet the limits' comparators.
-        below = Mux(within_int9, low < params[8].qmin, negative)
-        above = Mux(within_int9, low > params[8].qmax, ~negative)
+        # 11: clamp; only the low 9 bits meet the limits' comparators.
+        below = Mux(within_int9, low < params[9].qmin, negative)
+        above = Mux(within_int9, low > params[9].qmax, ~negative)
         with m.If(below):
-            m.d.sync += self.result.eq(params[8].qmin)
+            m.d.sync += self.result.eq(params[9].qmin)
         with m.Elif(above):
-            m.d.sync += self.result.eq(params[8].qmax)
+            m.d.sync += self.result.eq(params[9].qmax)
         with m.Else():
             m.d.sync += self.result.eq(low)
         return m

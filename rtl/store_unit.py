@@ -13,6 +13,7 @@ from .fetch import Fault, QueueEntry, fault_raiser
 from .gearbox import ByteSourceSignature, RowUnpacker, ring_bytes, row_bytes
 from .isa import StoreInstruction, StoreMode
 from .load_unit import quant_row_layout
+from .multiplier import registered_multiply
 from .pipeline import delay
 from .requantizer import REQUANTIZER_LATENCY, Requantizer, requantized_row_layout
 
@@ -151,6 +152,11 @@ class StoreUnit(wiring.Component):
         leftover_seen = Signal()
         row_bytes_out = Mux(raw, bytes_out[StoreMode.RAW], bytes_out[StoreMode.REQUANT])
         token_given = Signal()
+        # The DRAM bytes of the instruction, two cycles after it is taken (a DSP block with
+        # its own registers on the ECP5): loaded into ``bytes_to_supply`` in SIZE.
+        transfer_bytes = Signal(32)
+        registered_multiply(m, platform, insn.rows, insn.bytes_per_row, transfer_bytes,
+                            name="transfer_bytes")
         m.d.comb += transfer_of(self.transfer.payload, insn)
         m.d.comb += [
             self.acc_read.addr.eq(acc_row),
@@ -177,8 +183,7 @@ class StoreUnit(wiring.Component):
                     m.next = "START"
             with m.State("START"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += [bytes_to_supply.eq(insn.rows * insn.bytes_per_row),
-                             acc_row.eq(insn.acc_addr), reads_done.eq(0)]
+                m.d.sync += [acc_row.eq(insn.acc_addr), reads_done.eq(0)]
                 wants_token = insn.header.deps.pop_prev
                 with m.If(empty_transfer):
                     raise_fault("BAD_TRANSFER")
@@ -195,6 +200,10 @@ class StoreUnit(wiring.Component):
                 # The quant row was read in START; hold it for the whole instruction.
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += params.eq(self.quant_read.data)
+                m.next = "SIZE"
+            with m.State("SIZE"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += bytes_to_supply.eq(transfer_bytes)
                 m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += self.busy.eq(1)

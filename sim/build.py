@@ -25,7 +25,7 @@ from rtl.compute_core import ComputeCore
 from rtl.config import NpuConfig
 from rtl.npu import NpuTop
 from rtl.pe import ProcessingElement
-from sim.harness import DmaCopyHarness
+from sim.harness import DmaCopyHarness, MultiplierHarness
 
 __all__ = ["REPO_ROOT", "BUILD_ROOT", "DESIGNS", "available_simulators", "generate_verilog",
            "build_simulation", "SimulationBuild", "choose_seed", "run_cocotb", "CocotbResults",
@@ -41,6 +41,7 @@ DESIGNS = {
     "dma_copy": (DmaCopyHarness, "sim.tb_dma"),
     "npu_top": (NpuTop, "sim.tb_npu"),
     "pe": (ProcessingElement, "sim.tb_pe"),
+    "multiplier": (MultiplierHarness, "sim.tb_multiplier"),
 }
 # Simulation models of FPGA primitives, for builds elaborated for a family.
 VENDOR_MODELS = {"ecp5": [REPO_ROOT / "sim" / "models" / "MULT18X18D.v"]}

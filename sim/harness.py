@@ -8,8 +8,9 @@ from rtl.axi import AXI4Signature, connect_channels
 from rtl.config import NpuConfig
 from rtl.dma import DmaReader, DmaWriter, Transfer, engine_params
 from rtl.gearbox import RowPacker, RowUnpacker
+from rtl.multiplier import registered_multiply
 
-__all__ = ["DmaCopyHarness"]
+__all__ = ["DmaCopyHarness", "MultiplierHarness"]
 
 
 class DmaCopyHarness(wiring.Component):
@@ -62,4 +63,24 @@ class DmaCopyHarness(wiring.Component):
             self.read_error.eq(reader.error),
             self.write_error.eq(writer.error),
         ]
+        return m
+
+
+class MultiplierHarness(wiring.Component):
+    """``rtl.multiplier.registered_multiply`` alone: ``product`` is ``a * b`` of two cycles
+    earlier, for operands of the given widths and signedness."""
+
+    def __init__(self, config: NpuConfig, *, a_width, a_signed, b_width, b_signed):
+        self._a_shape = Shape(a_width, bool(a_signed))
+        self._b_shape = Shape(b_width, bool(b_signed))
+        product_signed = bool(a_signed or b_signed)
+        super().__init__({
+            "a": In(self._a_shape),
+            "b": In(self._b_shape),
+            "product": Out(Shape(a_width + b_width, product_signed)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        registered_multiply(m, platform, self.a, self.b, self.product)
         return m
