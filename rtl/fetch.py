@@ -47,9 +47,11 @@ class TokenCounter(wiring.Component):
     Members
     -------
     give, take : In(1)
-        One token more (counted a cycle later) / one less (``take`` only while
-        ``available``).
+        One token more / one less (``take`` only while ``available``); both are counted a
+        cycle later.
     available : Out(1)
+        A token may be taken. A register that never over-reports: it follows the count a
+        cycle behind, and reads 0 in the cycle after a take.
     """
 
     give: In(1)
@@ -59,17 +61,24 @@ class TokenCounter(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         count = Signal(16)
-        # ``give`` is registered and ``count`` +- 1 computed from registers, so the units'
-        # handshake logic behind ``give`` and ``take`` ends in a two-way choice, not an adder.
-        # ``available`` is a register too, kept with the count, so the units' handshakes do
-        # not start from a 16-bit comparison.
+        nonzero = Signal()  # count != 0, kept with it
+        # ``give`` and ``take`` are registered before they reach the count, and ``available``
+        # is a register fed by the counter's state and ``take`` alone: the taking unit decides
+        # from a register and its decision ends in one, so no path runs from the counter to
+        # the unit and back in one cycle (they may be placed far apart).
         given = Signal()
-        m.d.sync += given.eq(self.give)
-        taken = self.take & self.available
+        taken = Signal()
+        m.d.sync += [given.eq(self.give), taken.eq(self.take)]
+        nonzero_next = Signal()
+        m.d.comb += nonzero_next.eq(nonzero)
         with m.If(given & ~taken):
-            m.d.sync += [count.eq(count + 1), self.available.eq(1)]
+            m.d.sync += count.eq(count + 1)
+            m.d.comb += nonzero_next.eq(1)
         with m.Elif(taken & ~given):
-            m.d.sync += [count.eq(count - 1), self.available.eq(count != 1)]
+            m.d.sync += count.eq(count - 1)
+            m.d.comb += nonzero_next.eq(count != 1)
+        # A take this cycle is not in ``nonzero_next`` yet (``taken`` applies it next cycle).
+        m.d.sync += [nonzero.eq(nonzero_next), self.available.eq(nonzero_next & ~self.take)]
         return m
 
 
