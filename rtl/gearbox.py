@@ -59,8 +59,10 @@ def ByteSourceSignature(chunk_bytes, capacity):
 
 def first_bytes(count, width_bytes):
     """A mask of ``width_bytes`` bits with the low ``count`` (0..width_bytes) set: the valid
-    bytes of a chunk, or a beat's byte strobes before they move to their lanes."""
-    return ((Const(1, width_bytes + 1) << count) - 1)[:width_bytes]
+    bytes of a chunk, or a beat's byte strobes before they move to their lanes. A table
+    indexed by ``count``: each mask bit is one LUT of ``count``'s bits, where ``2**count - 1``
+    would be a subtraction's carry chain in front of the shifters."""
+    return Array(Const(2 ** c - 1, width_bytes) for c in range(width_bytes + 1))[count]
 
 
 def ring_bytes(chunk_bytes, row_bytes):
