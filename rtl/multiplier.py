@@ -1,21 +1,22 @@
 """A multiplier with its operands registered, then its product registered: the PE's int8 x
-int8, and STORE's byte count.
+int8, the requantizer's 16 x 16 partial products and STORE's byte count.
 
-Two cycles from the operands to the product on every target, so the array's timing in
-cycles does not depend on where it is built:
+``MULTIPLY_LATENCY`` cycles from the operands to the product on every target, so the
+design's timing in cycles does not depend on where it is built:
 
 - on an ECP5 (``platform.family == "ecp5"``) a MULT18X18D with its own input and output
   registers, so the routes into and out of the DSP column each get a whole cycle and the
   multiply itself happens between the DSP's registers;
 - elsewhere (Verilator, Icarus, Amaranth's simulator, iCE40) the same registers around
-  ``*`` in the fabric (yosys' iCE40 DSP mapping absorbs them into SB_MAC16);
+  ``*`` in the fabric;
 - in LUTs (``lut``): the partial products summed in two halves, registered, then added.
 """
 
 from amaranth import *
 
-__all__ = ["registered_multiply", "lut_partial_products"]
+__all__ = ["registered_multiply", "lut_partial_products", "MULTIPLY_LATENCY"]
 
+MULTIPLY_LATENCY = 2
 MULT18X18_WIDTH = 18
 
 
@@ -55,12 +56,9 @@ def _ecp5_mult18x18d(a, b, product):
         ports[f"i_C{i}"] = C(0, 1)
     for i in range(2 * MULT18X18_WIDTH):
         ports[f"o_P{i}"] = full_product[i]
-    registers = {}
-    for stage in ("INPUTA", "INPUTB", "INPUTC", "PIPELINE", "OUTPUT"):
-        used = stage in ("INPUTA", "INPUTB", "OUTPUT")
-        registers[f"p_REG_{stage}_CLK"] = "CLK0" if used else "NONE"
-        registers[f"p_REG_{stage}_CE"] = "CE0"
-        registers[f"p_REG_{stage}_RST"] = "RST0"
+    # The other registers (C input, pipeline) stay off; every register's CE and RST
+    # default to CE0 and RST0.
+    registers = {f"p_REG_{stage}_CLK": "CLK0" for stage in ("INPUTA", "INPUTB", "OUTPUT")}
     dsp = Instance(
         "MULT18X18D",
         **registers,
@@ -73,7 +71,8 @@ def _ecp5_mult18x18d(a, b, product):
 
 
 def registered_multiply(m, platform, a, b, product, *, lut=False, name="multiplier"):
-    """``product`` takes ``a * b`` of two cycles earlier. ``a`` and ``b``: signed of at most 18
+    """``product`` takes ``a * b`` of ``MULTIPLY_LATENCY`` cycles earlier. ``a`` and ``b``:
+    signed of at most 18
     bits or unsigned of at most 17 (one MULT18X18D on an ECP5); ``product`` wide enough for
     the exact result, at most 36 bits."""
     if lut:

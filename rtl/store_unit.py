@@ -152,8 +152,9 @@ class StoreUnit(wiring.Component):
         leftover_seen = Signal()
         row_bytes_out = Mux(raw, bytes_out[StoreMode.RAW], bytes_out[StoreMode.REQUANT])
         token_given = Signal()
-        # The DRAM bytes of the instruction, two cycles after it is taken (a DSP block with
-        # its own registers on the ECP5): loaded into ``bytes_to_supply`` in SIZE.
+        # The DRAM bytes of the instruction, MULTIPLY_LATENCY cycles after ``insn`` holds it
+        # (a DSP block with its own registers on the ECP5): ready by SIZE, which follows
+        # START and PARAMS, and loaded into ``bytes_to_supply`` there.
         transfer_bytes = Signal(32)
         registered_multiply(m, platform, insn.rows, insn.bytes_per_row, transfer_bytes,
                             name="transfer_bytes")

@@ -67,16 +67,14 @@ class DmaCopyHarness(wiring.Component):
 
 
 class MultiplierHarness(wiring.Component):
-    """``rtl.multiplier.registered_multiply`` alone: ``product`` is ``a * b`` of two cycles
-    earlier, for operands of the given widths and signedness."""
+    """``rtl.multiplier.registered_multiply`` alone: ``product`` is ``a * b`` of
+    ``MULTIPLY_LATENCY`` cycles earlier, for operands of the given widths and signedness."""
 
     def __init__(self, config: NpuConfig, *, a_width, a_signed, b_width, b_signed):
-        self._a_shape = Shape(a_width, bool(a_signed))
-        self._b_shape = Shape(b_width, bool(b_signed))
         product_signed = bool(a_signed or b_signed)
         super().__init__({
-            "a": In(self._a_shape),
-            "b": In(self._b_shape),
+            "a": In(Shape(a_width, bool(a_signed))),
+            "b": In(Shape(b_width, bool(b_signed))),
             "product": Out(Shape(a_width + b_width, product_signed)),
         })
 

@@ -1,6 +1,6 @@
 """cocotb test of ``rtl.multiplier.registered_multiply`` (``sim.harness.MultiplierHarness``):
-the product of every cycle's operands two cycles later, against Python's integers. The
-operand shapes come from ``NPU_PARAMS``; the extremes of each come often."""
+the product of every cycle's operands ``MULTIPLY_LATENCY`` cycles later, against Python's
+integers. The operand shapes come from ``NPU_PARAMS``; the extremes of each come often."""
 
 import json
 import os
@@ -9,10 +9,10 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
 
+from rtl.multiplier import MULTIPLY_LATENCY
 from sim.build import CLOCK_PERIOD_NS, seeded_rng
 
 CYCLES = int(os.environ.get("NPU_CASES", "2000"))
-LATENCY = 2
 
 
 def operand_range(width, signed):
@@ -34,13 +34,13 @@ async def product_matches_python(dut):
     dut.rst.value = 0
     sent = []
     await FallingEdge(dut.clk)
-    for cycle in range(CYCLES + LATENCY):
+    for cycle in range(CYCLES + MULTIPLY_LATENCY):
         a, b = operand(*ranges[0]), operand(*ranges[1])
         dut.a.value, dut.b.value = a, b
         sent.append(a * b)
         await RisingEdge(dut.clk)
         await FallingEdge(dut.clk)
-        if cycle >= LATENCY:
+        if cycle >= MULTIPLY_LATENCY:
             value = dut.product.value
             got = value.to_signed() if product_signed else value.to_unsigned()
-            assert got == sent[cycle - LATENCY + 1], f"cycle {cycle}"
+            assert got == sent[cycle - MULTIPLY_LATENCY + 1], f"cycle {cycle}"
