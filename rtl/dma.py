@@ -167,12 +167,18 @@ class BurstPlanner(wiring.Component):
                           page_left <= to_max_burst, last_row)
 
         # The next row's comparisons, from registers a burst ahead: with a = its address,
-        # bytes_per_row <= PAGE_BYTES - a[:12] is a[:12] + bytes_per_row <= PAGE_BYTES, and
-        # likewise for the burst limit; the page fits the burst when a, lane-aligned down,
-        # lies within max_burst_bytes of the page's end.
+        # bytes_per_row <= PAGE_BYTES - a[:12] is a[:12] <= PAGE_BYTES - bytes_per_row, and
+        # likewise for the burst limit, with the right sides registered in FIRST (a row longer
+        # than a page or a burst never fits either); the page fits the burst when a,
+        # lane-aligned down, lies within max_burst_bytes of the page's end. One comparison of
+        # registers each, not a sum and a comparison, in front of ``row_done``.
+        row_ever_fits_page = Signal()   # bytes_per_row <= PAGE_BYTES
+        row_ever_fits_burst = Signal()  # bytes_per_row <= max_burst_bytes
+        page_room = Signal(range(PAGE_BYTES + 1))        # PAGE_BYTES - bytes_per_row
+        burst_room = Signal(range(max_burst_bytes + 1))  # max_burst_bytes - bytes_per_row
         next_page_offset = next_row_addr[:12]
-        next_row_fits_page = next_page_offset + bytes_per_row <= PAGE_BYTES
-        next_row_fits_burst = next_row_addr[:lane_bits] + bytes_per_row <= max_burst_bytes
+        next_row_fits_page = row_ever_fits_page & (next_page_offset <= page_room)
+        next_row_fits_burst = row_ever_fits_burst & (next_row_addr[:lane_bits] <= burst_room)
         next_page_fits_burst = ((next_page_offset >> lane_bits) <<
                                 lane_bits) >= PAGE_BYTES - max_burst_bytes
         after_page = Signal(16)    # row_left - page_left
@@ -201,7 +207,11 @@ class BurstPlanner(wiring.Component):
                 m.d.comb += self.busy.eq(1)
                 first_next_row = row_addr + stride
                 m.d.sync += [next_row_addr.eq(first_next_row), *limits_compared(),
-                             row_end_wraps.eq(~last_row & first_next_row[32])]
+                             row_end_wraps.eq(~last_row & first_next_row[32]),
+                             row_ever_fits_page.eq(bytes_per_row <= PAGE_BYTES),
+                             row_ever_fits_burst.eq(bytes_per_row <= max_burst_bytes),
+                             page_room.eq(PAGE_BYTES - bytes_per_row),
+                             burst_room.eq(max_burst_bytes - bytes_per_row)]
                 m.next = "PLAN"
             with m.State("COMPARE"):
                 m.d.comb += self.busy.eq(1)

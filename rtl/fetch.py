@@ -4,6 +4,7 @@ from amaranth import *
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import exact_log2
 
 from .config import NpuConfig
 from .dma import Transfer
@@ -181,12 +182,25 @@ class FetchUnit(wiring.Component):
         # Fetch: ask for as many instructions as the buffer has room for. The size is a
         # register computed from the cycle before, and a transfer goes out only after fetch
         # was already idle then: nothing arrives while idle, so the room seen a cycle late is
-        # never more than the room there is, and the buffer-level arithmetic ends in a
-        # register instead of running into the DMA planner.
-        free = Signal(range(FETCH_BUFFER_DEPTH + 1))
-        m.d.comb += free.eq(FETCH_BUFFER_DEPTH - buffer.level)
+        # never more than the room there is. The room is a counter of the buffer's writes and
+        # reads (not FETCH_BUFFER_DEPTH - level, an adder behind the FIFO's state) and
+        # ``remaining`` is compared through a flag registered a cycle after it changes (a
+        # transfer keeps the reader busy for longer), so the size is a 5-bit minimum of
+        # registers instead of four carry chains running into the DMA planner.
+        free = Signal(range(FETCH_BUFFER_DEPTH + 1), init=FETCH_BUFFER_DEPTH)
+        written = buffer.w_en & buffer.w_rdy
+        read = buffer.r_en & buffer.r_rdy
+        with m.If(written & ~read):
+            m.d.sync += free.eq(free - 1)
+        with m.Elif(read & ~written):
+            m.d.sync += free.eq(free + 1)
+        # remaining < FETCH_BUFFER_DEPTH, a cycle late. Set out of reset: while it is stale
+        # after ``start`` the request is ``remaining[:4]`` or less, never more than remains.
+        few_remaining = Signal(init=1)
+        m.d.sync += few_remaining.eq(remaining < FETCH_BUFFER_DEPTH)
+        remaining_low = remaining[:exact_log2(FETCH_BUFFER_DEPTH)]
         request = Signal(range(FETCH_BUFFER_DEPTH + 1))
-        m.d.sync += request.eq(Mux(remaining < free, remaining, free))
+        m.d.sync += request.eq(Mux(few_remaining & (remaining_low < free), remaining_low, free))
         transfer_sent = Signal()
         fetch_idle = ~self.reader_busy & ~transfer_sent & (packer.level == 0)
         was_idle = Signal()
@@ -258,7 +272,7 @@ class FetchUnit(wiring.Component):
                             m.d.comb += dispatch.eq(target_ready)
                             with m.If(slot_to[Opcode.FINISH]):
                                 m.next = "FINISH"
-                    with m.Elif((remaining == 0) & fetch_idle & (buffer.level == 0)):
+                    with m.Elif((remaining == 0) & fetch_idle & (free == FETCH_BUFFER_DEPTH)):
                         m.next = "FINISH"  # the program ended without FINISH
                 # Reader errors are checked beside dispatch, not in front of it, and win
                 # (written last): what was dispatched this cycle is reset with the rest.
