@@ -6,6 +6,11 @@ rough delay model, so the paths to fix next can be seen all at once and fixed in
 
     python -m synth.paths build/synth/npu_n8_85k/top.json [--top 30] [--over 8.0]
 
+After place and route, ``--routed build/synth/<configuration>/report_seed1.json`` ranks the
+registers by nextpnr's own routed arrival times instead (``make synth`` asks nextpnr for them
+with ``--detailed-timing-report``): every register over the target at once, not only the
+worst, with the estimated path into each to say where it comes from.
+
 Delays are speed-grade-6 figures read off nextpnr's reports on this design, plus a flat
 routing delay per net (routing is most of a path on the larger dies); the estimate ranks
 paths, it does not replace the place-and-route figure. Paths are grouped by the named
@@ -185,14 +190,76 @@ def report(netlist, top=25, over=0.0):
     return lines
 
 
+def routed_arrivals(timing_report):
+    """Worst routed arrival (ns, setup included) at each clocked cell, from a nextpnr report
+    written with ``--detailed-timing-report``: {cell name: (ns, input port)}."""
+    if "detailed_net_timings" not in timing_report:
+        raise ValueError("the nextpnr report has no detailed_net_timings: run nextpnr with "
+                         "--detailed-timing-report")
+    worst = {}
+    for net in timing_report["detailed_net_timings"]:
+        for endpoint in net["endpoints"]:
+            if not endpoint["event"].startswith("posedge"):
+                continue  # the asynchronous reset input
+            arrival = max(endpoint["delay"])
+            if endpoint["cell"] not in worst or worst[endpoint["cell"]][0] < arrival:
+                worst[endpoint["cell"]] = (arrival, endpoint["port"])
+    return worst
+
+
+def routed_report(netlist, timing_report, top=25, over=0.0):
+    """Lines ranking register groups by routed arrival, each with the estimated path into the
+    group's slowest register."""
+    _, drivers, net_names, endpoints, trace = analyse(netlist)
+    estimated = {}
+    for t, name, bit in endpoints:
+        if name not in estimated or estimated[name][0] < t:
+            estimated[name] = (t, bit)
+    groups, counts = {}, defaultdict(int)
+    for cell, (arrival, port) in routed_arrivals(timing_report).items():
+        group = readable(cell)
+        if group not in groups or groups[group][0] < arrival:
+            groups[group] = (arrival, port, cell)
+        counts[group] += arrival > over
+    ranked = sorted(groups.items(), key=lambda item: -item[1][0])
+    slow = [g for g in ranked if g[1][0] > over]
+    lines = [f"{len(groups)} register groups routed, {len(slow)} with arrivals over {over} ns "
+             f"({sum(counts.values())} cells); worst {ranked[0][1][0]:.2f} ns "
+             f"({1000 / ranked[0][1][0]:.1f} MHz)"]
+    for group, (arrival, port, cell) in slow[:top]:
+        line = f"{arrival:5.2f} ns  {group} ({counts[group]} over, worst at {port})"
+        if cell in estimated:
+            path = trace(estimated[cell][1])
+            start = readable(drivers[path[0]][0]) if path[0] in drivers else "(top input)"
+            through = []
+            for bit in path[1:]:
+                name = readable(net_names.get(bit, drivers[bit][0]))
+                if name not in through and name not in (start, group):
+                    through.append(name)
+            line += f"\n           estimated from {start}" + (
+                " via " + ", ".join(through[:6]) + (" ..." if len(through) > 6 else "")
+                if through else "")
+        lines.append(line)
+    return lines
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("netlist")
     parser.add_argument("--top", type=int, default=25, help="path groups to print")
     parser.add_argument("--over", type=float, default=0.0, help="only paths over this (ns)")
+    parser.add_argument("--routed", metavar="REPORT",
+                        help="nextpnr --report JSON with --detailed-timing-report: rank by "
+                             "routed arrivals instead of the estimate")
     args = parser.parse_args(argv)
     with open(args.netlist) as f:
-        print("\n".join(report(json.load(f), args.top, args.over)))
+        netlist = json.load(f)
+    if args.routed:
+        with open(args.routed) as f:
+            lines = routed_report(netlist, json.load(f), args.top, args.over)
+    else:
+        lines = report(netlist, args.top, args.over)
+    print("\n".join(lines))
     return 0
 
 

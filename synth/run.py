@@ -164,7 +164,7 @@ def run(args):
         log(f"[synth] {name}: nextpnr-{family} seed {seed}/{args.seeds} ...")
         pnr_args = [device_flag, "--package", package, "--json", "top.json",
                     "--freq", str(TARGET_MHZ), "--seed", str(seed), "--timing-allow-fail",
-                    "--report", f"report_seed{seed}.json"]
+                    "--report", f"report_seed{seed}.json", "--detailed-timing-report"]
         if family == "ecp5":
             pnr_args += ["--speed", str(args.speed)]
         seconds = tool(f"yowasp-nextpnr-{family}", pnr_args, work, f"nextpnr_seed{seed}.log")
@@ -172,6 +172,12 @@ def run(args):
         clocks = [entry["achieved"] for entry in report["fmax"].values()]
         fmax.append(min(clocks))
         log(f"[synth] {name}: seed {seed}: {fmax[-1]:.1f} MHz ({seconds:.0f} s)")
+        if family == "ecp5":
+            # Every register over the target, by routed arrival, with where its path starts.
+            lines = paths.routed_report(json.loads((work / "top.json").read_text()), report,
+                                        top=60, over=1000 / TARGET_MHZ)
+            (work / f"routed_seed{seed}.txt").write_text("\n".join(lines) + "\n")
+            log(f"[synth] {name}: seed {seed}: {lines[0]} ({work / f'routed_seed{seed}.txt'})")
 
     entry = {
         "design": args.design, "n": config.n, "device": args.device, "package": package,

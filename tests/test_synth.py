@@ -108,10 +108,9 @@ def _cell(kind, connections, directions):
             "port_directions": directions}
 
 
-def test_path_estimate_finds_the_deepest_register_to_register_path():
-    """A hand-made mapped netlist: ``slow`` reaches its register through two LUTs, ``fast``
-    straight; the estimate must rank ``slow`` first with the delay worked out by hand."""
-    from synth import paths
+def _two_path_netlist():
+    """A hand-made mapped netlist: ``slow`` reaches its register from ``src`` through two
+    LUTs, ``fast`` straight."""
     ff = {"CLK": "input", "DI": "input", "LSR": "input", "Q": "output"}
     lut = {"A": "input", "B": "input", "C": "input", "D": "input", "Z": "output"}
     netlist = {"modules": {"top": {
@@ -128,7 +127,13 @@ def test_path_estimate_finds_the_deepest_register_to_register_path():
         },
         "netnames": {"src": {"bits": [3]}, "slow": {"bits": [6]}, "fast": {"bits": [9]}},
     }}}
-    _, drivers, _, endpoints, trace = paths.analyse(netlist)
+    return netlist
+
+
+def test_path_estimate_finds_the_deepest_register_to_register_path():
+    """The estimate must rank ``slow`` first with the delay worked out by hand."""
+    from synth import paths
+    _, drivers, _, endpoints, trace = paths.analyse(_two_path_netlist())
     by_end = {paths.readable(name): t for t, name, _ in endpoints}
     one_load = paths.ROUTE_NS
     two_loads = paths.ROUTE_NS + paths.FANOUT_NS   # net 3 drives l1 and fast
@@ -138,3 +143,30 @@ def test_path_estimate_finds_the_deepest_register_to_register_path():
     assert by_end["fast"] == pytest.approx(paths.CLOCK_TO_Q["TRELLIS_FF"] + two_loads)
     slow_bit = next(bit for _, name, bit in endpoints if name.startswith("slow"))
     assert [drivers[bit][0] for bit in trace(slow_bit)] == ["src_TRELLIS_FF_Q", "l1", "l2"]
+
+
+def test_routed_report_ranks_registers_by_nextpnr_arrival():
+    """Arrivals as nextpnr's --detailed-timing-report gives them (min, max per endpoint): each
+    register group takes its worst synchronous arrival, the asynchronous reset input is not a
+    clocked path, and the line names where the estimated path into the register starts."""
+    from synth import paths
+    clock = "posedge $glbnet$clk"
+    timing = {"detailed_net_timings": [
+        {"net": "l2_out", "endpoints": [
+            {"cell": "slow_TRELLIS_FF_Q", "port": "DI", "event": clock, "delay": [1.0, 8.5]}]},
+        {"net": "src", "endpoints": [
+            {"cell": "fast_TRELLIS_FF_Q", "port": "DI", "event": clock, "delay": [0.9, 2.0]},
+            {"cell": "slow_TRELLIS_FF_Q", "port": "CE", "event": clock, "delay": [0.9, 3.0]}]},
+        {"net": "rst", "endpoints": [
+            {"cell": "fast_TRELLIS_FF_Q", "port": "LSR", "event": "<async>",
+             "delay": [11.0, 12.0]}]},
+    ]}
+    assert paths.routed_arrivals(timing) == {"slow_TRELLIS_FF_Q": (8.5, "DI"),
+                                             "fast_TRELLIS_FF_Q": (2.0, "DI")}
+    lines = paths.routed_report(_two_path_netlist(), timing, over=8.0)
+    assert "1 with arrivals over 8.0 ns" in lines[0] and "117.6 MHz" in lines[0]
+    assert lines[1].startswith(" 8.50 ns  slow (1 over, worst at DI)")
+    assert "estimated from src" in lines[1]
+    assert len(lines) == 2
+    with pytest.raises(ValueError, match="--detailed-timing-report"):
+        paths.routed_arrivals({"fmax": {}})
