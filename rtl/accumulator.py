@@ -2,13 +2,18 @@
 
 from amaranth import *
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.memory import Memory, ReadPort
+from amaranth.lib.memory import ReadPort
 from amaranth.lib.wiring import In, Out
 
+from .block_ram import BLOCK_RAM_READ_LATENCY, BlockRam
 from .config import NpuConfig
 
 __all__ = ["Accumulator", "accumulator_row_layout", "accumulator_write_layout",
-           "accumulator_update_layout"]
+           "accumulator_update_layout", "ACCUMULATOR_READ_LATENCY"]
+
+# Cycles from a read's address to its row on ``Accumulator.read``: a block RAM with its output
+# register.
+ACCUMULATOR_READ_LATENCY = BLOCK_RAM_READ_LATENCY
 
 
 def accumulator_row_layout(config: NpuConfig):
@@ -39,8 +44,9 @@ class Accumulator(wiring.Component):
     A result row from the array either overwrites its row or is added to it (lane-wise,
     wrapping modulo 2**32). The add is a read-modify-write over four cycles, so the block
     RAM's slow read, the choice of the newest value and the 32-bit add are in different
-    cycles: the row is read (A), the RAM's output registered with nothing in front (B), the
-    old value chosen (C) and the sum written (D). The RAM read does not see the writes of
+    cycles: the row is read (A), it lands in the block RAM's output register (B, so the RAM's
+    slow read has a cycle of its own; ``rtl.block_ram``), the old value is chosen (C) and the
+    sum written (D). The RAM read does not see the writes of
     the three cycles before its row reaches C, so C takes the newest of them to that row
     instead: the write happening now (D's sum, or a row from outside), or one of the two
     before it, kept in registers. Back-to-back updates of one row therefore see each other
@@ -55,7 +61,8 @@ class Accumulator(wiring.Component):
         the array take the write port first: a write is accepted only when no update will
         need the port then.
     read : Out(ReadPort.Signature)
-        Rows out (to the store path, or a testbench). Reads take one cycle.
+        Rows out (to the store path, or a testbench). Reads take
+        ``ACCUMULATOR_READ_LATENCY`` cycles.
     busy : Out(1)
         An update is still being written.
     """
@@ -79,11 +86,12 @@ class Accumulator(wiring.Component):
         config = self._config
         row_layout = accumulator_row_layout(config)
         write_layout = accumulator_write_layout(config)
-        m.submodules.memory = memory = Memory(shape=row_layout, depth=config.accumulator_depth,
-                                              init=[])
-        write_port = memory.write_port()
-        update_read = memory.read_port()
-        wiring.connect(m, wiring.flipped(self.read), memory.read_port())
+        m.submodules.memory = memory = BlockRam(shape=row_layout,
+                                                depth=config.accumulator_depth, read_ports=2)
+        write_port = memory.write
+        update_read = memory.read[0]
+        wiring.connect(m, wiring.flipped(self.read), memory.read[1])
+        assert BLOCK_RAM_READ_LATENCY == 2, "the pipeline below reads the row in C"
 
         def stage(name, previous, previous_valid):
             update = Signal(accumulator_update_layout(config), name=f"update_{name}",
@@ -93,14 +101,12 @@ class Accumulator(wiring.Component):
             return update, valid
 
         # A: read the row the update goes to.
-        m.d.comb += update_read.addr.eq(self.update.addr)
+        m.d.comb += [update_read.addr.eq(self.update.addr), update_read.en.eq(1)]
         update_b, valid_b = stage("b", self.update, self.update_valid)
 
-        # B: register the RAM's output as it is, so the RAM's slow clock-to-out has a cycle
-        # of its own.
+        # B: the row moves into the RAM's output register; C sees it there.
         update_c, valid_c = stage("c", update_b, valid_b)
-        read_c = Signal(row_layout, reset_less=True)
-        m.d.sync += read_c.eq(update_read.data)
+        read_c = update_read.data
 
         # Writes to the port now and in the two cycles before: what C's read missed.
         port_write = Signal(write_layout)

@@ -6,7 +6,8 @@ from amaranth.lib.memory import ReadPort
 from amaranth.lib.wiring import In, Out
 
 from .config import NpuConfig
-from .scratchpad import scratchpad_row_layout
+from .pipeline import delay
+from .scratchpad import SCRATCHPAD_READ_LATENCY, scratchpad_row_layout
 
 __all__ = ["ComputeController", "compute_command_layout"]
 
@@ -121,18 +122,21 @@ class ComputeController(wiring.Component):
             self.weight_read.en.eq(issue_weight),
         ]
 
-        # The scratchpad answers one cycle later: align the array's controls with its data.
-        m.d.sync += [
-            self.array_act_valid.eq(issue_act),
-            self.array_act_first.eq(issue_act & (slot_cycle == 0)),
-            self.array_weight_row_load.eq(issue_weight),
-            self.array_weight_row_index.eq(slot_cycle),
-        ]
+        # The scratchpad answers SCRATCHPAD_READ_LATENCY cycles later: align the array's
+        # controls with its data.
+        controls = [(self.array_act_valid, issue_act),
+                    (self.array_act_first, issue_act & (slot_cycle == 0)),
+                    (self.array_weight_row_load, issue_weight),
+                    (self.array_weight_row_index, slot_cycle[:len(self.array_weight_row_index)])]
+        for output, value in controls:
+            issued = Signal.like(output, name=f"{output.name}_issued")
+            m.d.comb += [issued.eq(value),
+                         output.eq(delay(m, issued, SCRATCHPAD_READ_LATENCY, output.name))]
 
         m.d.sync += self.reads_done.eq(slot_ends & command.notify_reads)
 
         # Delay line: an activation row read in cycle c leaves the array at
-        # c + 1 + array_latency, with its accumulator address and mode. The slot's last
+        # c + SCRATCHPAD_READ_LATENCY + array_latency, with its accumulator address and mode. The slot's last
         # cycle also carries the command's completion marker (alone when rows < N).
         in_flight = data.StructLayout({"valid": 1, "addr": config.accumulator_addr_width,
                                        "accumulate": 1, "done": 1})
@@ -144,7 +148,7 @@ class ComputeController(wiring.Component):
             stage.done.eq(slot_ends & command.notify_writes),
         ]
         any_in_flight = Const(0)
-        for index in range(1 + config.array_latency):
+        for index in range(SCRATCHPAD_READ_LATENCY + config.array_latency):
             delayed = Signal(in_flight, name=f"result_tag_d{index + 1}")
             m.d.sync += delayed.eq(stage)
             any_in_flight = any_in_flight | delayed.valid | delayed.done

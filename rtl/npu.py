@@ -3,10 +3,10 @@
 from amaranth import *
 from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .axi import AXI4LiteSignature, AXI4Signature, AxiReadArbiter, connect_channels
+from .block_ram import BlockRam
 from .compute_core import ComputeCore
 from .compute_unit import ComputeUnit
 from .config import NpuConfig
@@ -102,8 +102,8 @@ class NpuTop(wiring.Component):
         tokens = {name: unit(f"tokens_{name}", TokenCounter())
                   for name in ("load_to_compute", "compute_to_load", "compute_to_store",
                                "store_to_compute")}
-        m.submodules.quant_table = quant_table = Memory(
-            shape=quant_row_layout(config), depth=config.quant_table_depth, init=[])
+        m.submodules.quant_table = quant_table = BlockRam(
+            shape=quant_row_layout(config), depth=config.quant_table_depth, read_ports=1)
 
         # The units see their engine's busy flag (an OR of FIFO levels and counters) a cycle
         # late, from a register. Safe: a unit first looks at it two or more cycles after
@@ -142,7 +142,7 @@ class NpuTop(wiring.Component):
         wiring.connect(m, load_reader.chunk, load.chunk)
         wiring.connect(m, load.spad_write, core.spad_write)
         wiring.connect(m, load.acc_write, core.acc_write)
-        wiring.connect(m, load.quant_write, quant_table.write_port())
+        wiring.connect(m, load.quant_write, quant_table.write)
         m.d.comb += [
             load.reader_busy.eq(engine_busy(load_reader, "load_reader")),
             load.reader_response_error.eq(load_reader.response_error),
@@ -155,7 +155,7 @@ class NpuTop(wiring.Component):
         # STORE.
         wiring.connect(m, store.transfer, writer.transfer)
         wiring.connect(m, store.acc_read, core.acc_read)
-        wiring.connect(m, store.quant_read, quant_table.read_port())
+        wiring.connect(m, store.quant_read, quant_table.read[0])
         wiring.connect(m, store.writer_source, writer.source)
         m.d.comb += [
             store.writer_busy.eq(engine_busy(writer, "writer")),

@@ -2,12 +2,16 @@
 
 from amaranth import *
 from amaranth.lib import data, wiring
-from amaranth.lib.memory import Memory, ReadPort, WritePort
+from amaranth.lib.memory import ReadPort, WritePort
 from amaranth.lib.wiring import Out
 
+from .block_ram import BLOCK_RAM_READ_LATENCY, BlockRam
 from .config import NpuConfig
 
-__all__ = ["Scratchpad", "scratchpad_row_layout"]
+__all__ = ["Scratchpad", "scratchpad_row_layout", "SCRATCHPAD_READ_LATENCY"]
+
+# Cycles from a read's address to its row: a block RAM with its output register.
+SCRATCHPAD_READ_LATENCY = BLOCK_RAM_READ_LATENCY
 
 
 def scratchpad_row_layout(config: NpuConfig):
@@ -20,7 +24,8 @@ class Scratchpad(wiring.Component):
 
     The array side has two read ports, one for weight rows and one for activation rows, so
     the next weight tile is read while the current tile's activations stream (synthesis
-    builds them as two copies of a simple dual-port RAM). Reads take one cycle.
+    builds them as two copies of a simple dual-port RAM). Reads take
+    ``SCRATCHPAD_READ_LATENCY`` cycles (``rtl.block_ram``).
 
     Members
     -------
@@ -44,10 +49,10 @@ class Scratchpad(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.memory = memory = Memory(
+        m.submodules.memory = memory = BlockRam(
             shape=scratchpad_row_layout(self._config), depth=self._config.scratchpad_depth,
-            init=[])
-        wiring.connect(m, wiring.flipped(self.write), memory.write_port())
-        wiring.connect(m, wiring.flipped(self.weight_read), memory.read_port())
-        wiring.connect(m, wiring.flipped(self.act_read), memory.read_port())
+            read_ports=2)
+        wiring.connect(m, wiring.flipped(self.write), memory.write)
+        wiring.connect(m, wiring.flipped(self.weight_read), memory.read[0])
+        wiring.connect(m, wiring.flipped(self.act_read), memory.read[1])
         return m

@@ -6,7 +6,8 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import ReadPort
 from amaranth.lib.wiring import In, Out
 
-from .accumulator import accumulator_row_layout
+from .accumulator import ACCUMULATOR_READ_LATENCY, accumulator_row_layout
+from .block_ram import BLOCK_RAM_READ_LATENCY
 from .config import NpuConfig
 from .dma import Transfer, transfer_is_empty, transfer_of
 from .fetch import Fault, QueueEntry, fault_raiser
@@ -93,12 +94,12 @@ class StoreUnit(wiring.Component):
         def raise_fault(code):
             raise_any_fault(code, index)
 
-        # Datapath: acc read (1 cycle) -> requantizer or delay (REQUANTIZER_LATENCY) -> buffer.
+        # Datapath: acc read (ACCUMULATOR_READ_LATENCY) -> requantizer or delay
+        # (REQUANTIZER_LATENCY) -> buffer.
         m.submodules.requantizer = requantizer = Requantizer(config)
         params = Signal(quant_row_layout(config))
         read_issued = Signal()
-        read_valid = Signal()
-        m.d.sync += read_valid.eq(read_issued)
+        read_valid = delay(m, read_issued, ACCUMULATOR_READ_LATENCY, "read_valid")
         m.d.comb += [
             requantizer.acc_row.eq(self.acc_read.data),
             requantizer.params.eq(params),
@@ -198,13 +199,15 @@ class StoreUnit(wiring.Component):
                     with m.If(self.transfer.ready):
                         m.next = "PARAMS"
             with m.State("PARAMS"):
-                # The quant row was read in START; hold it for the whole instruction.
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += params.eq(self.quant_read.data)
                 m.next = "SIZE"
             with m.State("SIZE"):
+                # The quant row, read from START on (its address is ``insn``'s), is out of the
+                # block RAM by now; hold it for the whole instruction.
+                assert BLOCK_RAM_READ_LATENCY <= 2, "START and PARAMS cover the quant read"
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += bytes_to_supply.eq(transfer_bytes)
+                m.d.sync += [params.eq(self.quant_read.data),
+                             bytes_to_supply.eq(transfer_bytes)]
                 m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += self.busy.eq(1)

@@ -25,7 +25,7 @@ from rtl.compute_core import ComputeCore
 from rtl.config import NpuConfig
 from rtl.npu import NpuTop
 from rtl.pe import ProcessingElement
-from sim.harness import DmaCopyHarness, MultiplierHarness
+from sim.harness import BlockRamHarness, DmaCopyHarness, MultiplierHarness
 
 __all__ = ["REPO_ROOT", "BUILD_ROOT", "DESIGNS", "available_simulators", "generate_verilog",
            "build_simulation", "SimulationBuild", "choose_seed", "run_cocotb", "CocotbResults",
@@ -42,9 +42,11 @@ DESIGNS = {
     "npu_top": (NpuTop, "sim.tb_npu"),
     "pe": (ProcessingElement, "sim.tb_pe"),
     "multiplier": (MultiplierHarness, "sim.tb_multiplier"),
+    "block_ram": (BlockRamHarness, "sim.tb_block_ram"),
 }
 # Simulation models of FPGA primitives, for builds elaborated for a family.
-VENDOR_MODELS = {"ecp5": [REPO_ROOT / "sim" / "models" / "MULT18X18D.v"]}
+VENDOR_MODELS = {"ecp5": [REPO_ROOT / "sim" / "models" / name
+                          for name in ("MULT18X18D.v", "DP16KD.v")]}
 
 SIMULATORS = ("verilator", "icarus")
 TIMESCALE = ("1ns", "1ps")  # Amaranth's Verilog has none

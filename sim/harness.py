@@ -5,12 +5,13 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl.axi import AXI4Signature, connect_channels
+from rtl.block_ram import BlockRam
 from rtl.config import NpuConfig
 from rtl.dma import DmaReader, DmaWriter, Transfer, engine_params
 from rtl.gearbox import RowPacker, RowUnpacker
 from rtl.multiplier import registered_multiply
 
-__all__ = ["DmaCopyHarness", "MultiplierHarness"]
+__all__ = ["DmaCopyHarness", "MultiplierHarness", "BlockRamHarness"]
 
 
 class DmaCopyHarness(wiring.Component):
@@ -81,4 +82,32 @@ class MultiplierHarness(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         registered_multiply(m, platform, self.a, self.b, self.product)
+        return m
+
+
+class BlockRamHarness(wiring.Component):
+    """``rtl.block_ram.BlockRam`` with two read ports, its ports flattened for cocotb:
+    ``read{i}_data`` is the row at ``read{i}_addr`` ``BLOCK_RAM_READ_LATENCY`` cycles after
+    ``read{i}_en``."""
+
+    READ_PORTS = 2
+
+    def __init__(self, config: NpuConfig, *, depth, width):
+        self._ram = BlockRam(shape=unsigned(width), depth=depth, read_ports=self.READ_PORTS)
+        addr_width = len(self._ram.write.addr)
+        members = {"write_addr": In(addr_width), "write_data": In(width), "write_en": In(1)}
+        for index in range(self.READ_PORTS):
+            members.update({f"read{index}_addr": In(addr_width), f"read{index}_en": In(1),
+                            f"read{index}_data": Out(width)})
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.ram = ram = self._ram
+        m.d.comb += [ram.write.addr.eq(self.write_addr), ram.write.data.eq(self.write_data),
+                     ram.write.en.eq(self.write_en)]
+        for index, port in enumerate(ram.read):
+            m.d.comb += [port.addr.eq(getattr(self, f"read{index}_addr")),
+                         port.en.eq(getattr(self, f"read{index}_en")),
+                         getattr(self, f"read{index}_data").eq(port.data)]
         return m

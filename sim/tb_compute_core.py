@@ -14,7 +14,8 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
-from rtl.accumulator import accumulator_row_layout, accumulator_write_layout
+from rtl.accumulator import (ACCUMULATOR_READ_LATENCY, accumulator_row_layout,
+                             accumulator_write_layout)
 from rtl.compute_controller import compute_command_layout
 from rtl.scratchpad import scratchpad_row_layout
 from sim.build import CLOCK_PERIOD_NS, config_from_env, seeded_rng
@@ -67,14 +68,17 @@ class ComputeCoreTB:
     async def read_accumulator(self, addr, count):
         dut = self.dut
         rows = []
-        dut.acc_read__addr.value = addr % self.config.accumulator_depth
-        for offset in range(count):
+        # One address per cycle; row i is on the data ACCUMULATOR_READ_LATENCY edges after
+        # its address.
+        depth = self.config.accumulator_depth
+        dut.acc_read__addr.value = addr % depth
+        for cycle in range(count + ACCUMULATOR_READ_LATENCY - 1):
             await RisingEdge(dut.clk)
-            if offset + 1 < count:
-                dut.acc_read__addr.value = (addr + offset + 1) % self.config.accumulator_depth
-            await ReadOnly()
-            row = self.acc_row.from_bits(int(dut.acc_read__data.value))
-            rows.append([row[lane] for lane in range(self.n)])
+            dut.acc_read__addr.value = (addr + min(cycle + 1, count - 1)) % depth
+            if cycle + 1 >= ACCUMULATOR_READ_LATENCY:
+                await ReadOnly()
+                row = self.acc_row.from_bits(int(dut.acc_read__data.value))
+                rows.append([row[lane] for lane in range(self.n)])
         await RisingEdge(dut.clk)
         return np.array(rows, dtype=np.int64).astype(np.int32)
 

@@ -22,6 +22,7 @@ from rtl.config import NpuConfig
 from rtl.isa import (INSTRUCTION_BYTES, LOAD_LANE_BYTES, STORE_LANE_BYTES, LoadTarget, Opcode,
                      QuantParams, StoreMode)
 from rtl.regmap import config_registers
+from rtl.scratchpad import SCRATCHPAD_READ_LATENCY
 
 from .assembler import AssemblyError, Instruction
 from .device import DEFAULT_DRAM_SIZE, ID_MAGIC, Device, as_dram_bytes
@@ -291,7 +292,8 @@ class _Machine:
             reads = start + max(streamed, n if streamed else 0)
             # Results land after the array, the scratchpad read before it and the
             # accumulator's read-modify-write after it.
-            drain = self.config.array_latency + 2 + Accumulator.UPDATE_WRITE_DELAY
+            drain = (self.config.array_latency + SCRATCHPAD_READ_LATENCY + 1 +
+                     Accumulator.UPDATE_WRITE_DELAY)
             end = reads + (drain if streamed else 0)
             t.unit_free[unit] = start + max(streamed, n if streamed else 1)
             t.array_active += streamed

@@ -20,11 +20,12 @@ def sim_seed():
 
 
 def run_cocotb_regression(simulator, design, config, *, seed, cases, expected_tests,
-                          params=None, testcase=None):
-    """Build (cached) and run one cocotb module; assert every test in it passed."""
+                          params=None, testcase=None, platform=None):
+    """Build (cached) and run one cocotb module; assert every test in it passed.
+    ``platform``: elaborate for it, with its primitives' simulation models."""
     from sim.build import build_simulation, run_cocotb
 
-    build = build_simulation(simulator, design, config, params)
+    build = build_simulation(simulator, design, config, params, platform=platform)
     results = run_cocotb(build, seed=seed, testcase=testcase,
                          extra_env={"NPU_CASES": str(cases)}, run_name=f"pytest_{simulator}")
     print(f"{simulator} {design} {config.name} {params or ''}: seed {seed}, {results.passed} "

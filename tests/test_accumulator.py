@@ -3,7 +3,7 @@
 import numpy as np
 from amaranth.sim import Simulator
 
-from rtl.accumulator import Accumulator
+from rtl.accumulator import ACCUMULATOR_READ_LATENCY, Accumulator
 from rtl.config import NpuConfig
 
 
@@ -72,7 +72,7 @@ def test_updates_and_writes_match_model():
             assert not ctx.get(dut.busy)
             for addr, expected in model.items():
                 ctx.set(dut.read.addr, addr)
-                await ctx.tick()
+                await ctx.tick().repeat(ACCUMULATOR_READ_LATENCY)
                 assert [ctx.get(dut.read.data[lane]) for lane in range(lanes)] == expected, \
                     f"episode {episode} row {addr}"
 
