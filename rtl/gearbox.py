@@ -178,16 +178,18 @@ class RowPacker(_Ring):
         staged_mask = Signal(2 * w, reset_less=True)
         staged_words = Signal(words, reset_less=True)
         staged_next_words = Signal(words, reset_less=True)
+        # The stage loads every cycle (``staged_valid`` says whether it holds a chunk): the
+        # handshake, which arrives last, enables only the pointer and the level, not the
+        # stage's hundreds of flip-flops.
         m.d.sync += [staged_valid.eq(pushed), staged_count.eq(count)]
         m.d.comb += self.settled.eq(~staged_valid)
+        m.d.sync += [
+            staged_data.eq(self.chunk.payload.data.as_value() << Cat(Const(0, 3), write.offset)),
+            staged_mask.eq(first_bytes(count, w) << write.offset),
+            staged_words.eq(Const(1, words) << write.word),
+            staged_next_words.eq(Const(1, words) << write.next_word),
+        ]
         with m.If(pushed):
-            m.d.sync += [
-                staged_data.eq(self.chunk.payload.data.as_value() <<
-                               Cat(Const(0, 3), write.offset)),
-                staged_mask.eq(first_bytes(count, w) << write.offset),
-                staged_words.eq(Const(1, words) << write.word),
-                staged_next_words.eq(Const(1, words) << write.next_word),
-            ]
             write.advance(m, count)
 
         # Stage 2: into the ring.

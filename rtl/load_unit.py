@@ -11,6 +11,7 @@ from .dma import Transfer, transfer_is_empty, transfer_of
 from .fetch import Fault, QueueEntry, fault_raiser
 from .gearbox import ByteChunk, RowPacker, row_bytes
 from .isa import LoadInstruction, LoadTarget, QuantParams
+from .pipeline import skid_buffer
 from .scratchpad import scratchpad_row_layout
 
 __all__ = ["LoadUnit", "quant_row_layout"]
@@ -41,6 +42,8 @@ class LoadUnit(wiring.Component):
         To the LOAD -> COMPUTE counter when an instruction with ``push_next`` completes.
     transfer, chunk, reader_* : the unit's DMA reader.
     spad_write, quant_write : In(WritePort.Signature), acc_write : Out(stream)
+        Scratchpad and quant table rows are written a cycle after the packer hands them over
+        (registered on the way to the block RAMs).
     busy : Out(1)
         Executing an instruction (the LOAD busy counter).
     chunk_bytes : Out
@@ -105,11 +108,20 @@ class LoadUnit(wiring.Component):
         # lasts: a packer's push enables every byte of its ring, so it must not wait for
         # the state and target to be decoded.
         feeding = {target: Signal(name=f"feeding_{target.name.lower()}") for target in targets}
+        # Chunks pass a skid stage on their way to the packers: the reader's ready is the
+        # stage's emptiness (a register), not the fed packer's room, which lives by a packer
+        # that may be placed far from the reader.
+        chunk = Signal(ByteChunk(w))
+        chunk_valid = Signal()
+        packers_ready = Cat(*(feeding[target] & packer.chunk.ready
+                              for target, packer in packers.items())).any()
+        chunk_ready, chunk_skid_valid = skid_buffer(
+            m, self.chunk.payload, self.chunk.valid, chunk, chunk_valid, packers_ready,
+            "chunk")
+        m.d.comb += self.chunk.ready.eq(chunk_ready)
         for target, packer in packers.items():
-            m.d.comb += [packer.chunk.payload.eq(self.chunk.payload),
-                         packer.chunk.valid.eq(self.chunk.valid & feeding[target])]
-        m.d.comb += self.chunk.ready.eq(Cat(*(feeding[target] & packer.chunk.ready
-                                              for target, packer in packers.items())).any())
+            m.d.comb += [packer.chunk.payload.eq(chunk),
+                         packer.chunk.valid.eq(chunk_valid & feeding[target])]
 
         raise_any_fault = fault_raiser(m, self)
 
@@ -168,7 +180,8 @@ class LoadUnit(wiring.Component):
                 # with whether a partial row is left, and acted on a cycle later (nothing
                 # changes once the reader is done and the rings are settled), so the end of
                 # the instruction starts from flip-flops.
-                m.d.sync += [all_in.eq(reader_done & ~self.chunk.valid & settled & ~row_pending),
+                chunks_in = ~self.chunk.valid & ~chunk_valid & ~chunk_skid_valid
+                m.d.sync += [all_in.eq(reader_done & chunks_in & settled & ~row_pending),
                              leftover_seen.eq(leftover)]
                 with m.If(self.reader_response_error):
                     raise_fault("AXI_READ_ERROR")
@@ -190,25 +203,32 @@ class LoadUnit(wiring.Component):
         # Rows go to their memory under ``feeding`` alone, not the state: it is set only
         # while RUN lasts (cleared by a fault as it is raised), so the writes and the
         # packers' row handshakes start from registers.
+        m.d.sync += [self.spad_write.en.eq(0), self.quant_write.en.eq(0)]
         for target, (_, depth) in targets.items():
             packer = packers[target]
             with m.If(feeding[target] & packer.row.valid & address_in_range):
                 self._write_row(m, target, address, packer)
                 with m.If(packer.row.ready):
+                    # address + 1 < depth, as a comparison with a constant (no adder in front).
                     m.d.sync += [address.eq(address + 1),
-                                 address_in_range.eq(address + 1 < depth)]
+                                 address_in_range.eq(address < depth - 1)]
         return m
 
     def _write_row(self, m, target, address, packer):
-        """Write the packer's row to the target; sets ``packer.row.ready`` when it is taken."""
+        """Write the packer's row to the target; sets ``packer.row.ready`` when it is taken.
+        Scratchpad and quant table writes are registered on their way: the block RAMs they
+        go to are spread over the die's RAM rows, so the route gets a cycle of its own (the
+        row lands a cycle after it is taken; the instruction ends two cycles after that)."""
         payload = packer.row.payload.as_value()
         if target is LoadTarget.SCRATCHPAD:
-            m.d.comb += [self.spad_write.addr.eq(address), self.spad_write.data.eq(payload),
-                         self.spad_write.en.eq(1), packer.row.ready.eq(1)]
+            m.d.sync += [self.spad_write.addr.eq(address), self.spad_write.data.eq(payload),
+                         self.spad_write.en.eq(1)]
+            m.d.comb += packer.row.ready.eq(1)
         elif target is LoadTarget.ACCUMULATOR:
             m.d.comb += [self.acc_write.payload.addr.eq(address),
                          self.acc_write.payload.row.eq(payload),
                          self.acc_write.valid.eq(1), packer.row.ready.eq(self.acc_write.ready)]
         else:
-            m.d.comb += [self.quant_write.addr.eq(address), self.quant_write.data.eq(payload),
-                         self.quant_write.en.eq(1), packer.row.ready.eq(1)]
+            m.d.sync += [self.quant_write.addr.eq(address), self.quant_write.data.eq(payload),
+                         self.quant_write.en.eq(1)]
+            m.d.comb += packer.row.ready.eq(1)
