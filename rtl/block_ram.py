@@ -4,7 +4,8 @@ A read's data is on the port's ``data`` ``BLOCK_RAM_READ_LATENCY`` cycles after 
 and ``en``, on every target, so the design's timing in cycles does not depend on where it is
 built:
 
-- on an ECP5 (``platform.family == "ecp5"``) DP16KD instances with the output register on
+- on an ECP5 (``platform.family == "ecp5"``) DP16KD instances (36 bits wide up to 512 rows,
+  else the widest configuration deep enough) with the output register on
   (REGMODE OUTREG): nextpnr times their data from that register (0.96 ns clock-to-out at
   speed 6) instead of from the RAM array (5.83 ns, which yosys' inference always gives, as it
   cannot place a register of the design in the RAM);
@@ -26,9 +27,12 @@ __all__ = ["BlockRam", "BLOCK_RAM_READ_LATENCY", "dp16kd_data_width"]
 
 BLOCK_RAM_READ_LATENCY = 2
 DP16KD_ADDRESS_PINS = 14
-# (data width, words) of each DP16KD port configuration, and the address pin the word address
-# starts at (the pins below it are unused, or byte enables at 18 bits).
-DP16KD_CONFIGURATIONS = {18: 4, 9: 3, 4: 2, 2: 1, 1: 0}
+# DP16KD configurations: data width -> the address pin the word address starts at (the pins
+# below it are unused, or byte enables on the write port at 18 and 36 bits). 36 bits is the
+# pseudo dual-port mode: port A writes through both ports' data inputs, port B reads through
+# both ports' outputs (as yosys maps PDPW16KD).
+DP16KD_CONFIGURATIONS = {36: 5, 18: 4, 9: 3, 4: 2, 2: 1, 1: 0}
+DP16KD_PORT_BITS = 18
 
 
 def dp16kd_data_width(depth):
@@ -84,6 +88,9 @@ class BlockRam(wiring.Component):
         write_data = Value.cast(self.write.data)
         read_data = Signal(row_bits)
         m.d.comb += port.data.eq(read_data)
+        pseudo_dual_port = width == 2 * DP16KD_PORT_BITS
+        # Byte write enables: port A's lowest address pins at 18 bits (two) and 36 (four).
+        byte_enables = {18: 2, 36: 4}.get(width, 0)
         for block, low in enumerate(range(0, row_bits, width)):
             slice_bits = min(width, row_bits - low)
             data_in = Cat(write_data[low:low + slice_bits], C(0, width - slice_bits))
@@ -92,17 +99,19 @@ class BlockRam(wiring.Component):
             pins = {}
             for pin in range(DP16KD_ADDRESS_PINS):
                 word_bit = pin - first_pin
-                # At 18 bits, port A's two lowest address pins are its byte write enables.
-                low_pin_a = C(1, 1) if width == 18 and pin < 2 else C(0, 1)
                 in_range_a = 0 <= word_bit < len(self.write.addr)
                 in_range_b = 0 <= word_bit < len(port.addr)
                 pins[f"i_ADA{pin}"] = self.write.addr[word_bit] if in_range_a else (
-                    low_pin_a if word_bit < 0 else C(0, 1))
+                    C(1, 1) if pin < byte_enables else C(0, 1))
                 pins[f"i_ADB{pin}"] = port.addr[word_bit] if in_range_b else C(0, 1)
-            for bit in range(18):
+            for bit in range(DP16KD_PORT_BITS):
+                high = bit + DP16KD_PORT_BITS
                 pins[f"i_DIA{bit}"] = data_in[bit] if bit < width else C(0, 1)
-                pins[f"i_DIB{bit}"] = C(0, 1)
-                if bit < width:
+                pins[f"i_DIB{bit}"] = data_in[high] if pseudo_dual_port else C(0, 1)
+                if pseudo_dual_port:
+                    pins[f"o_DOA{bit}"] = data_out[bit]
+                    pins[f"o_DOB{bit}"] = data_out[high]
+                elif bit < width:
                     pins[f"o_DOB{bit}"] = data_out[bit]
             for pin in range(3):
                 pins[f"i_CSA{pin}"] = C(0, 1)
@@ -110,11 +119,12 @@ class BlockRam(wiring.Component):
             m.submodules[f"ram_{index}_{block}"] = Instance(
                 "DP16KD",
                 p_DATA_WIDTH_A=width, p_DATA_WIDTH_B=width,
-                p_REGMODE_A="NOREG", p_REGMODE_B="OUTREG",
+                # Port A's outputs carry half of the read in the pseudo dual-port mode.
+                p_REGMODE_A="OUTREG" if pseudo_dual_port else "NOREG", p_REGMODE_B="OUTREG",
                 p_WRITEMODE_A="NORMAL", p_WRITEMODE_B="NORMAL",
                 p_CSDECODE_A="0b000", p_CSDECODE_B="0b000",
                 p_RESETMODE="SYNC", p_ASYNC_RESET_RELEASE="SYNC", p_GSR="DISABLED",
-                i_CLKA=ClockSignal("sync"), i_CEA=C(1, 1), i_OCEA=C(1, 1),
+                i_CLKA=ClockSignal("sync"), i_CEA=self.write.en, i_OCEA=C(1, 1),
                 i_WEA=self.write.en, i_RSTA=C(0, 1),
                 i_CLKB=ClockSignal("sync"), i_CEB=port.en, i_OCEB=C(1, 1),
                 i_WEB=C(0, 1), i_RSTB=C(0, 1),

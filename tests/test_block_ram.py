@@ -12,7 +12,8 @@ from sim.build import build_simulation, choose_seed, run_cocotb
 
 
 @pytest.mark.parametrize("family, depth, width", [
-    ("ecp5", 64, 40),      # 18-bit blocks, the last one partly used (quant table, accumulator)
+    ("ecp5", 64, 40),      # 36-bit pseudo dual-port blocks, the last one partly used (quant)
+    ("ecp5", 1000, 40),    # 18-bit blocks (accumulator)
     ("ecp5", 2048, 20),    # 9-bit blocks (scratchpad)
     ("ecp5", 16384, 3),    # 1-bit blocks, every address pin
     (None, 2048, 20),      # Memory and a register
@@ -26,7 +27,8 @@ def test_block_ram_reads_the_rows_written(family, depth, width):
 
 
 def test_dp16kd_configuration_is_the_widest_deep_enough():
-    assert [dp16kd_data_width(depth) for depth in (1, 1024, 1025, 2048, 4096, 8192, 16384)] \
-        == [18, 18, 9, 9, 4, 2, 1]
+    assert [dp16kd_data_width(depth)
+            for depth in (1, 512, 513, 1024, 1025, 2048, 4096, 8192, 16384)] \
+        == [36, 36, 18, 18, 9, 9, 4, 2, 1]
     with pytest.raises(ValueError, match="deeper than one DP16KD"):
         dp16kd_data_width(16385)
