@@ -11,6 +11,7 @@ from .dma import Transfer
 from .gearbox import ByteChunk, RowPacker
 from .isa import (FORBIDDEN_DEPENDENCIES, INSTRUCTION_BITS, INSTRUCTION_BYTES,
                   INSTRUCTION_LAYOUTS, Header, Opcode, reserved_mask)
+from .pipeline import skid_buffer
 from .regmap import error_codes
 
 __all__ = ["QueueEntry", "Fault", "fault_raiser", "TokenCounter", "FetchUnit",
@@ -150,7 +151,16 @@ class FetchUnit(wiring.Component):
         targets = [*queues, Opcode.FINISH]
         entry_layout = data.StructLayout({"instruction": INSTRUCTION_BITS, "legal": 1,
                                           "to": len(targets)})
-        arriving = packer.row.payload.as_value()
+        # Instructions leave the packer through a skid stage: the decode starts from its
+        # registers rather than from the packer's row multiplexer, and the packer's ready is
+        # the stage's emptiness.
+        arriving = Signal(INSTRUCTION_BITS)
+        arriving_valid = Signal()
+        buffer_ready = Signal()
+        packer_ready, arriving_skid_valid = skid_buffer(
+            m, packer.row.payload.as_value(), packer.row.valid, arriving, arriving_valid,
+            buffer_ready, "arriving")
+        m.d.comb += packer.row.ready.eq(packer_ready)
         header = Header(arriving[:Shape.cast(Header).width])
         legal = Signal()
         with m.Switch(header.opcode):
@@ -168,8 +178,8 @@ class FetchUnit(wiring.Component):
             width=Shape.cast(entry_layout).width, depth=FETCH_BUFFER_DEPTH)
         m.d.comb += [
             buffer.w_data.eq(decoded),
-            buffer.w_en.eq(packer.row.valid),
-            packer.row.ready.eq(buffer.w_rdy),
+            buffer.w_en.eq(arriving_valid),
+            buffer_ready.eq(buffer.w_rdy),
         ]
 
         next_addr = Signal(32)
@@ -198,11 +208,16 @@ class FetchUnit(wiring.Component):
         # after ``start`` the request is ``remaining[:4]`` or less, never more than remains.
         few_remaining = Signal(init=1)
         m.d.sync += few_remaining.eq(remaining < FETCH_BUFFER_DEPTH)
+        # remaining != 0, a cycle late like ``few_remaining`` (stale only while a transfer
+        # just sent, or ``start``, holds the request back anyway).
+        remaining_nonzero = Signal()
+        m.d.sync += remaining_nonzero.eq(remaining != 0)
         remaining_low = remaining[:exact_log2(FETCH_BUFFER_DEPTH)]
         request = Signal(range(FETCH_BUFFER_DEPTH + 1))
         m.d.sync += request.eq(Mux(few_remaining & (remaining_low < free), remaining_low, free))
         transfer_sent = Signal()
-        fetch_idle = ~self.reader_busy & ~transfer_sent & (packer.level == 0)
+        fetch_idle = (~self.reader_busy & ~transfer_sent & (packer.level == 0) &
+                      ~arriving_valid & ~arriving_skid_valid)
         was_idle = Signal()
         m.d.sync += was_idle.eq(fetch_idle)
         m.d.comb += [
@@ -261,7 +276,7 @@ class FetchUnit(wiring.Component):
             with m.State("RUN"):
                 with m.If(~self.halt):
                     m.d.comb += self.transfer.valid.eq(was_idle & ~transfer_sent &
-                                                       (remaining != 0) & (request != 0))
+                                                       remaining_nonzero & (request != 0))
                     with m.If(slot_valid):
                         with m.If(~slot.legal):
                             raise_fault("ILLEGAL_INSTRUCTION", dispatched)
