@@ -200,16 +200,21 @@ def report(netlist, top=25, over=0.0):
 
 
 def routed_arrivals(timing_report):
-    """Worst routed arrival (ns, setup included) at each clocked cell, from a nextpnr report
-    written with ``--detailed-timing-report``: {cell name: (ns, input port)}."""
+    """Worst routed arrival (ns) at a data or enable input of each clocked cell, from a nextpnr
+    report written with ``--detailed-timing-report``: {cell name: (ns, input port)}.
+
+    Reset inputs (LSR) are left out: the design's reset comes from a pin (``SerialIoWrapper``),
+    an untimed path, and the report lists an endpoint's arrivals from every launch without
+    saying which is which. Logic-driven synchronous resets go unseen here as a result; the
+    critical path nextpnr prints still covers them."""
     if "detailed_net_timings" not in timing_report:
         raise ValueError("the nextpnr report has no detailed_net_timings: run nextpnr with "
                          "--detailed-timing-report")
     worst = {}
     for net in timing_report["detailed_net_timings"]:
         for endpoint in net["endpoints"]:
-            if not endpoint["event"].startswith("posedge"):
-                continue  # the asynchronous reset input
+            if not endpoint["event"].startswith("posedge") or endpoint["port"] == "LSR":
+                continue
             arrival = max(endpoint["delay"])
             if endpoint["cell"] not in worst or worst[endpoint["cell"]][0] < arrival:
                 worst[endpoint["cell"]] = (arrival, endpoint["port"])

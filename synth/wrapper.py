@@ -3,9 +3,6 @@
 Every input of the block is fed from a shift register clocked in through one pin, and every
 output is folded into a register chain shifted out through another, so no logic is optimised
 away, no port needs a pin, and every timing path of the block stays register to register.
-The reset pin is synchronised too, as a board's would be: the block (and the chains) run in a
-domain whose reset is a register, so its fan-out to every flip-flop is timed with the clock
-instead of being an untimed path from a pin.
 """
 
 from amaranth import *
@@ -25,21 +22,14 @@ class SerialIoWrapper(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        # ``rst`` (the pin) resets only this two-stage synchroniser; the block's domain takes
-        # its reset from the synchroniser's last stage, two cycles after the pin falls.
-        synchronizer = Signal(2, init=0b11)
-        m.d.sync += synchronizer.eq(synchronizer << 1)
-        m.domains.block = ClockDomain()
-        m.d.comb += [ClockSignal("block").eq(ClockSignal("sync")),
-                     ResetSignal("block").eq(synchronizer[1])]
-        m.submodules.block = block = DomainRenamer("block")(self._block)
+        m.submodules.block = block = self._block
         inputs, outputs = [], []
         for _path, member, value in block.signature.flatten(block):
             (inputs if member.flow == In else outputs).append(value)
         if inputs:
             width = sum(len(Value.cast(value)) for value in inputs)
             chain = Signal(width)
-            m.d.block += chain.eq(Cat(self.serial_in, chain[:-1]))
+            m.d.sync += chain.eq(Cat(self.serial_in, chain[:-1]))
             offset = 0
             for value in inputs:
                 size = len(Value.cast(value))
@@ -48,6 +38,6 @@ class SerialIoWrapper(wiring.Component):
         observed = Cat(*outputs)
         folded = Signal(len(observed))
         # Bit i takes output i xor bit i+1: every output reaches the pin, no deep XOR tree.
-        m.d.block += folded.eq(observed ^ Cat(folded[1:], Const(0, 1)))
+        m.d.sync += folded.eq(observed ^ Cat(folded[1:], Const(0, 1)))
         m.d.comb += self.serial_out.eq(folded[0])
         return m
