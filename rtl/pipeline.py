@@ -48,5 +48,9 @@ def skid_buffer(m, payload, valid, out_payload, out_valid, out_ready, name, flus
     with m.Elif(moves):
         m.d.sync += [out_payload.eq(payload), out_valid.eq(taken)]
     with m.Elif(taken):
-        m.d.sync += [skid.eq(payload), skid_valid.eq(1)]
+        m.d.sync += skid_valid.eq(1)
+    # The skid register follows the input while it is empty, so its enable is a register
+    # (not the upstream's valid and the downstream's ready, which may be far apart).
+    with m.If(~skid_valid):
+        m.d.sync += skid.eq(payload)
     return ~skid_valid, skid_valid
