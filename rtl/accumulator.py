@@ -46,11 +46,10 @@ class Accumulator(wiring.Component):
     RAM's slow read, the choice of the newest value and the 32-bit add are in different
     cycles: the row is read (A), it lands in the block RAM's output register (B, so the RAM's
     slow read has a cycle of its own; ``rtl.block_ram``), the old value is chosen (C) and the
-    sum written (D). The RAM read does not see the writes of
-    the three cycles before its row reaches C, so C takes the newest of them to that row
-    instead: the write happening now (D's sum, or a row from outside), or one of the two
-    before it, kept in registers. Back-to-back updates of one row therefore see each other
-    without a stall.
+    sum written (D). The RAM read does not see the writes of the three cycles before its row
+    reaches C, so C takes the newest of them to that row instead: the write happening now
+    (D's sum, or a row from outside), or one of the two before it, kept in registers.
+    Back-to-back updates of one row therefore see each other without a stall.
 
     Members
     -------

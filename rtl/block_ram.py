@@ -84,8 +84,8 @@ class BlockRam(wiring.Component):
         through its port A, read through its port B into the output register."""
         width = dp16kd_data_width(self._depth)
         first_pin = DP16KD_CONFIGURATIONS[width]
-        row_bits = Value.cast(self.write.data).shape().width
         write_data = Value.cast(self.write.data)
+        row_bits = len(write_data)
         read_data = Signal(row_bits)
         m.d.comb += port.data.eq(read_data)
         pseudo_dual_port = width == 2 * DP16KD_PORT_BITS

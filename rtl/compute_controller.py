@@ -129,15 +129,14 @@ class ComputeController(wiring.Component):
                     (self.array_weight_row_load, issue_weight),
                     (self.array_weight_row_index, slot_cycle[:len(self.array_weight_row_index)])]
         for output, value in controls:
-            issued = Signal.like(output, name=f"{output.name}_issued")
-            m.d.comb += [issued.eq(value),
-                         output.eq(delay(m, issued, SCRATCHPAD_READ_LATENCY, output.name))]
+            m.d.comb += output.eq(delay(m, value, SCRATCHPAD_READ_LATENCY, output.name))
 
         m.d.sync += self.reads_done.eq(slot_ends & command.notify_reads)
 
         # Delay line: an activation row read in cycle c leaves the array at
-        # c + SCRATCHPAD_READ_LATENCY + array_latency, with its accumulator address and mode. The slot's last
-        # cycle also carries the command's completion marker (alone when rows < N).
+        # c + SCRATCHPAD_READ_LATENCY + array_latency, with its accumulator address and mode.
+        # The slot's last cycle also carries the command's completion marker (alone when
+        # rows < N).
         in_flight = data.StructLayout({"valid": 1, "addr": config.accumulator_addr_width,
                                        "accumulate": 1, "done": 1})
         stage = Signal(in_flight)

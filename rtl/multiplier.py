@@ -72,9 +72,8 @@ def _ecp5_mult18x18d(a, b, product):
 
 def registered_multiply(m, platform, a, b, product, *, lut=False, name="multiplier"):
     """``product`` takes ``a * b`` of ``MULTIPLY_LATENCY`` cycles earlier. ``a`` and ``b``:
-    signed of at most 18
-    bits or unsigned of at most 17 (one MULT18X18D on an ECP5); ``product`` wide enough for
-    the exact result, at most 36 bits."""
+    signed of at most 18 bits or unsigned of at most 17 (one MULT18X18D on an ECP5);
+    ``product`` wide enough for the exact result, at most 36 bits."""
     if lut:
         low, high = lut_partial_products(a, b)
         low_sum = Signal(product.shape(), name=f"{name}_low", reset_less=True)

@@ -170,6 +170,21 @@ def analyse(netlist):
     return cells, drivers, net_names, endpoints, trace
 
 
+def _start(path, drivers):
+    """The readable name of the register (or RAM, DSP) a traced path starts at."""
+    return readable(drivers[path[0]][0]) if path[0] in drivers else "(top input)"
+
+
+def _via(path, drivers, net_names, ends, limit):
+    """The named signals a traced path runs through (not its ends), at most ``limit``."""
+    through = []
+    for bit in path[1:]:
+        name = readable(net_names.get(bit, drivers[bit][0]))
+        if name not in through and name not in ends:
+            through.append(name)
+    return ", ".join(through[:limit]) + (" ..." if len(through) > limit else "")
+
+
 def report(netlist, top=25, over=0.0):
     """Lines of the path estimate: a summary, then the ``top`` slowest start->end groups
     over ``over`` ns, each with the named signals it runs through."""
@@ -177,8 +192,7 @@ def report(netlist, top=25, over=0.0):
     groups = {}
     for t, name, bit in endpoints:
         path = trace(bit)
-        start = readable(drivers[path[0]][0]) if path[0] in drivers else "(top input)"
-        key = (start, readable(name))
+        key = (_start(path, drivers), readable(name))
         if key not in groups or groups[key][0] < t:
             groups[key] = (t, path)
     ranked = sorted(groups.items(), key=lambda item: -item[1][0])
@@ -187,15 +201,10 @@ def report(netlist, top=25, over=0.0):
              f"{len(slow)} over {over} ns; worst {ranked[0][1][0]:.1f} ns "
              f"({1000 / ranked[0][1][0]:.0f} MHz estimated)"]
     for (start, end), (t, path) in slow[:top]:
-        through = []
-        for bit in path[1:]:
-            name = readable(net_names.get(bit, drivers[bit][0]))
-            if name not in through and name not in (start, end):
-                through.append(name)
         lines.append(f"{t:5.1f} ns  {len(path) - 1:2d} levels  {start} -> {end}")
+        through = _via(path, drivers, net_names, (start, end), 8)
         if through:
-            lines.append("           via " + ", ".join(through[:8]) +
-                         (" ..." if len(through) > 8 else ""))
+            lines.append("           via " + through)
     return lines
 
 
@@ -244,15 +253,9 @@ def routed_report(netlist, timing_report, top=25, over=0.0):
         line = f"{arrival:5.2f} ns  {group} ({counts[group]} over, worst at {port})"
         if cell in estimated:
             path = trace(estimated[cell][1])
-            start = readable(drivers[path[0]][0]) if path[0] in drivers else "(top input)"
-            through = []
-            for bit in path[1:]:
-                name = readable(net_names.get(bit, drivers[bit][0]))
-                if name not in through and name not in (start, group):
-                    through.append(name)
-            line += f"\n           estimated from {start}" + (
-                " via " + ", ".join(through[:6]) + (" ..." if len(through) > 6 else "")
-                if through else "")
+            start = _start(path, drivers)
+            through = _via(path, drivers, net_names, (start, group), 6)
+            line += f"\n           estimated from {start}" + (f" via {through}" if through else "")
         lines.append(line)
     return lines
 

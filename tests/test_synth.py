@@ -25,24 +25,37 @@ class Adder(wiring.Component):
         return m
 
 
+def _run_wrapper(bits_in, reset_cycles=()):
+    """``SerialIoWrapper(Adder())`` fed ``bits_in``, one a cycle, with its reset pin high in
+    ``reset_cycles``; returns ``serial_out`` after each clock edge."""
+    dut = SerialIoWrapper(Adder())
+    m = Module()
+    m.submodules.dut = dut
+    m.domains.sync = ClockDomain()
+    reset_pin = Signal()
+    m.d.comb += ResetSignal("sync").eq(reset_pin)
+    outputs = []
+
+    async def testbench(ctx):
+        for cycle, bit in enumerate(bits_in):
+            ctx.set(dut.serial_in, bit)
+            ctx.set(reset_pin, cycle in reset_cycles)
+            await ctx.tick()
+            outputs.append(ctx.get(dut.serial_out))
+
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
+    return outputs
+
+
 def test_wrapper_feeds_every_input_and_observes_every_output():
     seed = 11
     print(f"seed={seed}")
     rng = np.random.default_rng(seed)
-    dut = SerialIoWrapper(Adder())
     bits_in = [int(b) for b in rng.integers(0, 2, 200)]
-    outputs = []
-
-    async def testbench(ctx):
-        for bit in bits_in:
-            ctx.set(dut.serial_in, bit)
-            await ctx.tick()
-            outputs.append(ctx.get(dut.serial_out))
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(testbench)
-    sim.run()
+    outputs = _run_wrapper(bits_in)
 
     # Model: a 7-bit input chain (a then b), outputs total (5 bits) then carry, folded.
     chain, folded, expected = 0, [0] * 6, []
@@ -107,26 +120,8 @@ def test_wrapper_reset_pin_clears_the_block():
     """Ones fill the chains; a reset pulse must clear them, so zeros fed afterwards come out
     as zeros. Without the pulse the ones would still come out."""
     def run(pulse):
-        dut = SerialIoWrapper(Adder())
-        m = Module()
-        m.submodules.dut = dut
-        m.domains.sync = ClockDomain()
-        reset_pin = Signal()
-        m.d.comb += ResetSignal("sync").eq(reset_pin)
-        outputs = []
-
-        async def testbench(ctx):
-            for cycle in range(40):
-                ctx.set(dut.serial_in, cycle < 10)
-                ctx.set(reset_pin, pulse and 10 <= cycle < 13)
-                await ctx.tick()
-                outputs.append(ctx.get(dut.serial_out))
-
-        sim = Simulator(m)
-        sim.add_clock(1e-6)
-        sim.add_testbench(testbench)
-        sim.run()
-        return outputs[16:]
+        bits_in = [int(cycle < 10) for cycle in range(40)]
+        return _run_wrapper(bits_in, range(10, 13) if pulse else ())[16:]
 
     assert any(run(pulse=False))
     assert not any(run(pulse=True))
