@@ -1,5 +1,5 @@
 """The runtime API on the instruction-level model: exact matmuls of any shape, ONNX QLinear
-operators within 1 LSB of onnxruntime, and named errors for bad input.
+operators within 1 LSB of ONNX's reference evaluator, and named errors for bad input.
 
 Random operands come from the session seed (printed in the header; NPU_SEED re-runs it).
 """
@@ -12,8 +12,8 @@ from sw_runtime import Npu
 from sw_runtime.errors import (DeviceMemoryError, NpuShapeError, NpuTypeError, NpuValueError)
 from sw_runtime.golden import matmul_int8
 
-from onnx_reference import qlinear_conv as ort_qlinear_conv
-from onnx_reference import qlinear_matmul as ort_qlinear_matmul
+from onnx_reference import qlinear_conv as reference_qlinear_conv
+from onnx_reference import qlinear_matmul as reference_qlinear_matmul
 
 # A small device: K and the columns outgrow the scratchpad, accumulator and quant table, so
 # K is chunked, column tiles are grouped and quant rows are reloaded.
@@ -78,7 +78,7 @@ def assert_within_one(actual, expected):
     assert difference.max(initial=0) <= 1, f"{(difference > 1).sum()} outputs differ by > 1"
 
 
-# The type combinations onnxruntime implements: int8 x int8 -> int8, uint8 x (u)int8 -> uint8.
+# The type combinations ONNX runtimes implement: int8 x int8 -> int8, uint8 x (u)int8 -> uint8.
 @pytest.mark.parametrize("a_dtype, b_dtype, y_dtype, per_column, b_zero", [
     (np.int8, np.int8, np.int8, False, False),
     (np.uint8, np.int8, np.uint8, True, False),
@@ -86,7 +86,7 @@ def assert_within_one(actual, expected):
     (np.uint8, np.uint8, np.uint8, False, True),   # weight zero point: host correction
     (np.int8, np.int8, np.int8, True, True),
 ])
-def test_qlinear_matmul_matches_onnxruntime(npu, rng, a_dtype, b_dtype, y_dtype, per_column,
+def test_qlinear_matmul_matches_onnx_reference(npu, rng, a_dtype, b_dtype, y_dtype, per_column,
                                             b_zero):
     m, k, n = 23, 50, 13
     a, b = quantized(rng, a_dtype, (m, k)), quantized(rng, b_dtype, (k, n))
@@ -98,7 +98,7 @@ def test_qlinear_matmul_matches_onnxruntime(npu, rng, a_dtype, b_dtype, y_dtype,
         np.asarray(128 if b_dtype == np.uint8 else 0, dtype=b_dtype)
     y_zero = zero_point(rng, y_dtype)
     args = (a, a_scale, a_zero, b, b_scale, b_zero, y_scale, y_zero)
-    assert_within_one(npu.qlinear_matmul(*args), ort_qlinear_matmul(*args))
+    assert_within_one(npu.qlinear_matmul(*args), reference_qlinear_matmul(*args))
 
 
 def test_qlinear_matmul_batched_and_relu(npu, rng):
@@ -106,7 +106,7 @@ def test_qlinear_matmul_batched_and_relu(npu, rng):
     b = quantized(rng, np.int8, (20, 11))
     args = (a, np.float32(0.03), np.int8(3), b, np.float32(0.01), np.int8(0), np.float32(0.4),
             np.int8(-5))
-    expected = ort_qlinear_matmul(*args)
+    expected = reference_qlinear_matmul(*args)
     assert_within_one(npu.qlinear_matmul(*args), expected)
     relu = npu.qlinear_matmul(*args, relu=True)
     assert_within_one(relu, np.maximum(expected, np.int8(-5)))
@@ -122,8 +122,8 @@ def test_qlinear_matmul_batched_and_relu(npu, rng):
     dict(shape=(1, 16, 5, 5), w=(20, 16, 1, 1), per_channel=True, x_dtype=np.uint8,
          y_dtype=np.uint8),
 ])
-def test_qlinear_conv_matches_onnxruntime(npu, rng, case):
-    # onnxruntime implements int8 x int8 -> int8 and uint8 x (u)int8 -> uint8.
+def test_qlinear_conv_matches_onnx_reference(npu, rng, case):
+    # ONNX runtimes implement int8 x int8 -> int8 and uint8 x (u)int8 -> uint8.
     x_dtype = case.get("x_dtype", np.int8)
     y_dtype = case.get("y_dtype", np.int8)
     out_channels = case["w"][0]
@@ -136,7 +136,7 @@ def test_qlinear_conv_matches_onnxruntime(npu, rng, case):
             np.zeros(out_channels if case.get("per_channel") else (), np.int8),
             np.float32(0.3), zero_point(rng, y_dtype), bias)
     options = {key: case[key] for key in ("strides", "pads", "dilations", "group") if key in case}
-    expected = ort_qlinear_conv(*args, **options)
+    expected = reference_qlinear_conv(*args, **options)
     actual = npu.qlinear_conv(*args, **options)
     assert_within_one(actual, expected)
     assert npu.last_run.array_active > 0
