@@ -42,13 +42,15 @@ class Accumulator(wiring.Component):
     """``accumulator_depth`` rows of N int32.
 
     A result row from the array either overwrites its row or is added to it (lane-wise,
-    wrapping modulo 2**32). The add is a read-modify-write over four cycles, so the block
-    RAM's slow read, the choice of the newest value and the 32-bit add are in different
-    cycles: the row is read (A), it lands in the block RAM's output register (B, so the RAM's
-    slow read has a cycle of its own; ``rtl.block_ram``), the old value is chosen (C) and the
-    sum written (D). The RAM read does not see the writes of the three cycles before its row
-    reaches C, so C takes the newest of them to that row instead: the write happening now
-    (D's sum, or a row from outside), or one of the two before it, kept in registers.
+    wrapping modulo 2**32). The add is a read-modify-write over five cycles, so the block
+    RAM's slow read, the choice of the newest value, the 32-bit add and the route to the
+    block RAM's inputs are in different cycles: the row is read (A), it lands in the block
+    RAM's output register (B, so the RAM's slow read has a cycle of its own;
+    ``rtl.block_ram``), the old value is chosen (C), the sum is formed (D) and written from
+    a register (E). The RAM read does not see the writes of the three cycles before its row
+    reaches C, so C takes the newest of them to that row instead (all three are registers:
+    the write in E now and the two before it). The write after those, in D while the update
+    is in C (the update just ahead, or a row from outside), is taken from E by D instead.
     Back-to-back updates of one row therefore see each other without a stall.
 
     Members
@@ -67,7 +69,7 @@ class Accumulator(wiring.Component):
     """
 
     # Cycles from an update arriving to its row being written.
-    UPDATE_WRITE_DELAY = 3
+    UPDATE_WRITE_DELAY = 4
 
     def __init__(self, config: NpuConfig):
         self._config = config
@@ -107,8 +109,9 @@ class Accumulator(wiring.Component):
         update_c, valid_c = stage("c", update_b, valid_b)
         read_c = update_read.data
 
-        # Writes to the port now and in the two cycles before: what C's read missed.
-        port_write = Signal(write_layout)
+        # E: the write port's inputs, a register (an update's result, or a row from outside),
+        # and the writes of the two cycles before: what C's read missed.
+        port_write = Signal(write_layout, reset_less=True)
         port_write_valid = Signal()
         write_1_ago = Signal(write_layout, reset_less=True)
         write_2_ago = Signal(write_layout, reset_less=True)
@@ -119,33 +122,34 @@ class Accumulator(wiring.Component):
             write_2_ago.eq(write_1_ago), write_2_ago_valid.eq(write_1_ago_valid),
         ]
 
-        # Which of them write the row is mostly decided in B, a cycle ahead, so C's choice of
-        # 256 bits starts from registers: in C, "now" is D's sum if an update is in C at B's
-        # time (else a row from outside, compared in C: its address is only registered
-        # then), "1 ago" is the port write at B's time and "2 ago" the one before it.
-        update_is_now = Signal()
-        newest_is_1_ago = Signal()
-        newest_is_2_ago = Signal()
-        m.d.sync += [
-            update_is_now.eq(valid_c & (update_c.addr == update_b.addr)),
-            newest_is_1_ago.eq(port_write_valid & (port_write.addr == update_b.addr)),
-            newest_is_2_ago.eq(write_1_ago_valid & (write_1_ago.addr == update_b.addr)),
-        ]
-
-        # Rows from outside are registered and written the next cycle, accepted only when no
-        # update is in C (so none will be in D then): the write port's inputs are registers
-        # or D's adder, and the loader's handshake logic ends in ``held`` instead of running
-        # into the block RAM.
+        # Rows from outside are registered and go to E the next cycle, accepted only when no
+        # update is in C (so none will be in D then): the loader's handshake logic ends in
+        # ``held`` instead of running into the block RAM.
         held = Signal(write_layout, reset_less=True)
         held_valid = Signal()
         m.d.comb += self.write.ready.eq(~valid_c)
         m.d.sync += [held.eq(self.write.payload), held_valid.eq(self.write.valid & ~valid_c)]
 
-        # C: the old value is the newest write to the row, else the RAM's.
+        # Which of them write the row is decided in B, a cycle ahead, from registers, so C's
+        # choice of N x 32 bits has registered selects. In C, "now" is what is in E then: the
+        # update in D at B's time, else the row held from outside then; "1 ago" is E at B's
+        # time and "2 ago" the write before it.
         update_d, valid_d = stage("d", update_c, valid_c)
-        m.d.comb += self.busy.eq(valid_b | valid_c | valid_d | held_valid)
+        newest_is_now = Signal()
+        newest_is_1_ago = Signal()
+        newest_is_2_ago = Signal()
+        m.d.sync += [
+            newest_is_now.eq(Mux(valid_d, update_d.addr == update_b.addr,
+                                 held_valid & (held.addr == update_b.addr))),
+            newest_is_1_ago.eq(port_write_valid & (port_write.addr == update_b.addr)),
+            newest_is_2_ago.eq(write_1_ago_valid & (write_1_ago.addr == update_b.addr)),
+        ]
+
+        # C: the old value is the newest write to the row, else the RAM's. The write still to
+        # come, in D now (the update just ahead, else a row held from outside), is in E when
+        # this update is in D: whether it is to the same row is registered here.
         old_d = Signal(row_layout, reset_less=True)
-        with m.If(update_is_now | (held_valid & (held.addr == update_c.addr))):
+        with m.If(newest_is_now):
             m.d.sync += old_d.eq(port_write.row)
         with m.Elif(newest_is_1_ago):
             m.d.sync += old_d.eq(write_1_ago.row)
@@ -153,18 +157,22 @@ class Accumulator(wiring.Component):
             m.d.sync += old_d.eq(write_2_ago.row)
         with m.Else():
             m.d.sync += old_d.eq(read_c)
+        newest_in_e = Signal()
+        m.d.sync += newest_in_e.eq(Mux(valid_d, update_d.addr == update_c.addr,
+                                       held_valid & (held.addr == update_c.addr)))
 
-        # D: add (or not) and write back.
+        # D: add (or not), into E.
+        m.d.comb += self.busy.eq(valid_b | valid_c | valid_d | held_valid | port_write_valid)
+        m.d.sync += port_write_valid.eq(valid_d | held_valid)
         with m.If(valid_d):
-            m.d.comb += port_write.addr.eq(update_d.addr)
+            m.d.sync += port_write.addr.eq(update_d.addr)
             for lane in range(config.n):
-                m.d.comb += port_write.row[lane].eq(Mux(update_d.accumulate,
-                                                        old_d[lane] + update_d.row[lane],
-                                                        update_d.row[lane]))
+                old = Mux(newest_in_e, port_write.row[lane], old_d[lane])
+                addend = Mux(update_d.accumulate, old, 0)
+                m.d.sync += port_write.row[lane].eq(addend + update_d.row[lane])
         with m.Else():
-            m.d.comb += port_write.eq(held)
+            m.d.sync += port_write.eq(held)
         m.d.comb += [
-            port_write_valid.eq(valid_d | held_valid),
             write_port.addr.eq(port_write.addr),
             write_port.data.eq(port_write.row),
             write_port.en.eq(port_write_valid),

@@ -66,29 +66,32 @@ class ComputeUnit(wiring.Component):
             self.command.payload.notify_reads.eq(deps.push_prev),
             self.command.payload.notify_writes.eq(deps.push_next),
         ]
-        # The range check runs on the queue's output as the instruction is taken, so ISSUE
-        # starts from a register instead of three adders and comparators.
-        incoming = ComputeInstruction(self.queue.payload.instruction)
+        # The range check has a cycle of its own (CHECK), from the instruction's register, so
+        # neither the queue's output nor ISSUE's decision meets its adders and comparators.
         in_range = Signal()
-        incoming_in_range = (
-            (incoming.weight_addr + config.n <= config.scratchpad_depth) &
-            (incoming.act_addr + incoming.rows <= config.scratchpad_depth) &
-            (incoming.acc_addr + incoming.rows <= config.accumulator_depth))
+        insn_in_range = (
+            (insn.weight_addr + config.n <= config.scratchpad_depth) &
+            (insn.act_addr + insn.rows <= config.scratchpad_depth) &
+            (insn.acc_addr + insn.rows <= config.accumulator_depth))
         tokens_ready = ((~deps.pop_prev | self.load_token_available) &
                         (~deps.pop_next | self.store_token_available))
 
+        raise_fault = fault_raiser(m, self)
         with m.FSM(name="compute"):
             with m.State("IDLE"):
                 m.d.comb += self.queue.ready.eq(~self.halt)
                 with m.If(self.queue.valid & ~self.halt):
                     m.d.sync += [insn.eq(self.queue.payload.instruction),
-                                 index.eq(self.queue.payload.index),
-                                 in_range.eq(incoming_in_range)]
-                    m.next = "ISSUE"
+                                 index.eq(self.queue.payload.index)]
+                    m.next = "CHECK"
+            with m.State("CHECK"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += in_range.eq(insn_in_range)
+                m.next = "ISSUE"
             with m.State("ISSUE"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(~in_range):
-                    fault_raiser(m, self)("SRAM_RANGE", index)
+                    raise_fault("SRAM_RANGE", index)
                     m.next = "STOPPED"
                 with m.Elif(~self.halt):
                     m.d.comb += self.stall.eq(~tokens_ready)
@@ -98,5 +101,7 @@ class ComputeUnit(wiring.Component):
                                      self.store_token_take.eq(deps.pop_next)]
                         m.next = "IDLE"
             with m.State("STOPPED"):
-                pass  # until the NPU resets the units
+                # Until the NPU resets the units; busy, so the program does not look finished
+                # while the fault is on its way to the control FSM.
+                m.d.comb += self.busy.eq(1)
         return m

@@ -175,7 +175,8 @@ class LoadUnit(wiring.Component):
                             raise_fault("SRAM_RANGE")
                             m.next = "STOPPED"
                 reader_done = transfer_sent & ~self.reader_busy
-                row_pending = Cat(*(p.row.valid for p in packers.values())).any()
+                row_pending = (Cat(*(p.row.valid for p in packers.values())).any() |
+                               self.acc_write.valid)
                 # Every byte has reached a ring and the whole rows have drained: registered
                 # with whether a partial row is left, and acted on a cycle later (nothing
                 # changes once the reader is done and the rings are settled), so the end of
@@ -198,8 +199,17 @@ class LoadUnit(wiring.Component):
                         m.d.sync += all_in.eq(0)
                         m.next = "IDLE"
             with m.State("STOPPED"):
-                pass  # until the NPU resets the units
+                # Until the NPU resets the units; busy, so the program does not look finished
+                # while the fault is on its way to the control FSM.
+                m.d.comb += self.busy.eq(1)
 
+        # Accumulator rows wait in a register stage (``acc_write`` itself) until the
+        # accumulator takes them: the packer's pop and the row address then depend on the
+        # stage's flag, not on the accumulator's ready, which lives by the compute core. A
+        # row every other cycle at most; an accumulator row is 4N bytes, two bus beats or
+        # more except at N=2 (and N=4 on a 128-bit bus), and only bias rows come this way.
+        with m.If(self.acc_write.valid & self.acc_write.ready):
+            m.d.sync += self.acc_write.valid.eq(0)
         # Rows go to their memory under ``feeding`` alone, not the state: it is set only
         # while RUN lasts (cleared by a fault as it is raised), so the writes and the
         # packers' row handshakes start from registers.
@@ -225,9 +235,12 @@ class LoadUnit(wiring.Component):
                          self.spad_write.en.eq(1)]
             m.d.comb += packer.row.ready.eq(1)
         elif target is LoadTarget.ACCUMULATOR:
-            m.d.comb += [self.acc_write.payload.addr.eq(address),
-                         self.acc_write.payload.row.eq(payload),
-                         self.acc_write.valid.eq(1), packer.row.ready.eq(self.acc_write.ready)]
+            # Into the accumulator write stage while it is empty (see ``elaborate``).
+            with m.If(~self.acc_write.valid):
+                m.d.sync += [self.acc_write.payload.addr.eq(address),
+                             self.acc_write.payload.row.eq(payload),
+                             self.acc_write.valid.eq(1)]
+                m.d.comb += packer.row.ready.eq(1)
         else:
             m.d.sync += [self.quant_write.addr.eq(address), self.quant_write.data.eq(payload),
                          self.quant_write.en.eq(1)]

@@ -66,14 +66,18 @@ class NpuTop(wiring.Component):
         # Units are reset (after the DMA has drained) to recover from a fault or soft reset.
         # The control FSM decides ``reset_next`` and ``halt_next``; every unit gets its own
         # flip-flop copy of each, since a single register would drive one net across the
-        # whole die (tens of thousands of flip-flops' resets).
+        # whole die (tens of thousands of flip-flops' resets). The reset decision is
+        # registered once by the FSM before the copies, so the net that crosses the die runs
+        # from a flip-flop, not from the FSM's next-state logic: a unit is in reset two
+        # cycles after ``reset_next``.
         reset_next = Signal()
+        reset_decided = delay(m, reset_next, 1, "reset_decided")
         halt_next = Signal()
         halts = replicas(m, halt_next, "halt", ["control", "fetch", "load", "compute", "store",
                                                 "fetch_reader", "load_reader", "writer"])
 
         def unit(name, component):
-            unit_reset = replicas(m, reset_next, "unit_reset", [name])[name]
+            unit_reset = replicas(m, reset_decided, "unit_reset", [name])[name]
             m.submodules[name] = ResetInserter(unit_reset)(component)
             return component
 
@@ -225,7 +229,9 @@ class NpuTop(wiring.Component):
                     m.d.sync += [done.eq(0), error.eq(0), error_code.eq(0), error_index.eq(0)]
                     m.next = "RESET"
             with m.State("RESET"):
-                m.next = "START"
+                m.next = "RESET_APPLY"
+            with m.State("RESET_APPLY"):
+                m.next = "START"  # the units are in reset this cycle
             with m.State("START"):
                 m.d.comb += fetch.start.eq(1)
                 m.next = "RUN"
@@ -244,15 +250,18 @@ class NpuTop(wiring.Component):
                     m.next = "IDLE"
             with m.State("DRAIN"):
                 # Bursts in flight complete (writes without strobes) before the reset.
+                # The halt holds until the units are in reset.
+                m.d.comb += halt_next.eq(1)
                 with m.If(engines_drained):
                     m.d.comb += reset_next.eq(1)
                     with m.If(clear_status):
                         m.d.sync += [done.eq(0), error.eq(0), error_code.eq(0),
                                      error_index.eq(0), clear_status.eq(0)]
                     m.next = "RECOVER"
-                with m.Else():
-                    m.d.comb += halt_next.eq(1)
             with m.State("RECOVER"):
+                m.d.comb += halt_next.eq(1)
+                m.next = "RECOVER_APPLY"
+            with m.State("RECOVER_APPLY"):
                 m.next = "IDLE"  # the units are in reset this cycle
         m.d.comb += running.eq(~control.ongoing("IDLE"))
         for name, engine_block in (("fetch_reader", fetch_reader), ("load_reader", load_reader),

@@ -32,8 +32,9 @@ class _Lane(Elaboratable):
     7. fine shift by 0..7 bits: the floor, the half bit and the rest of the sticky bit;
     8. round half to even;
     9. zero point;
-    10. range test: whether the value lies within int9 (an AND / OR of its high bits);
-    11. clamp (which also saturates to int8): 9-bit comparisons.
+    10. range test: whether the value lies within int9 (an AND / OR of its high bits), and
+        its low 9 bits against the limits;
+    11. clamp (which also saturates to int8): a choice.
     """
 
     def __init__(self):
@@ -111,17 +112,23 @@ class _Lane(Elaboratable):
         m.d.sync += shifted.eq(rounded + params[7].zero_point)
         # 10: range test. qmin and qmax are int8, so the 66-bit value need not be compared
         # whole: whether it lies within int9 is an AND / OR of its high bits (LUTs, no carry
-        # chain), registered with its low 9 bits and its sign.
+        # chain); its low 9 bits meet the limits' comparators here too, so the clamp below
+        # is only a choice.
         high = shifted[8:]
+        low_9 = shifted[:9].as_signed()
         within_int9 = Signal(reset_less=True)
         low = Signal(signed(9), reset_less=True)
         negative = Signal(reset_less=True)
+        low_below = Signal(reset_less=True)
+        low_above = Signal(reset_less=True)
         m.d.sync += [within_int9.eq(high.all() | ~high.any()),
-                     low.eq(shifted[:9]),
-                     negative.eq(shifted[-1])]
-        # 11: clamp; only the low 9 bits meet the limits' comparators.
-        below = Mux(within_int9, low < params[9].qmin, negative)
-        above = Mux(within_int9, low > params[9].qmax, ~negative)
+                     low.eq(low_9),
+                     negative.eq(shifted[-1]),
+                     low_below.eq(low_9 < params[8].qmin),
+                     low_above.eq(low_9 > params[8].qmax)]
+        # 11: clamp (which saturates to int8 too).
+        below = Mux(within_int9, low_below, negative)
+        above = Mux(within_int9, low_above, ~negative)
         with m.If(below):
             m.d.sync += self.result.eq(params[9].qmin)
         with m.Elif(above):

@@ -20,7 +20,12 @@ from .requantizer import REQUANTIZER_LATENCY, Requantizer, requantized_row_layou
 
 __all__ = ["StoreUnit", "STORE_ROW_BUFFER_DEPTH"]
 
-STORE_ROW_BUFFER_DEPTH = 8
+# Rows in the buffer before the writer, counting those in the read pipeline: a row's credit
+# comes back about 17 cycles after its read (block RAM 2, requantizer 11, the buffer's and
+# the unpacker's handshakes, the registered return), so 16 keep reads going at close to a
+# row per cycle, the bus's rate for requantized rows at N=8 on a 64-bit bus. A FIFO of 16
+# rows costs no more LUT RAM on the ECP5 than one of 8 (its RAM cells are 16 deep).
+STORE_ROW_BUFFER_DEPTH = 16
 
 
 class StoreUnit(wiring.Component):
@@ -139,12 +144,21 @@ class StoreUnit(wiring.Component):
         leftover = writer_source.level != 0  # the active unpacker's
 
         # Rows may be read while the buffer, counting rows already in the pipeline, has room.
+        # A row leaving the buffer (by the writer) is counted a cycle late, and whether any
+        # credit is left is a register beside the count: the read decision starts from
+        # flip-flops and never over-reports room.
         credits = Signal(range(STORE_ROW_BUFFER_DEPTH + 1), init=STORE_ROW_BUFFER_DEPTH)
-        m.d.sync += credits.eq(credits - read_issued + (rows.r_rdy & rows.r_en))
+        credits_next = Signal.like(credits)
+        credit_available = Signal(init=1)
+        row_left = Signal()
+        m.d.sync += row_left.eq(rows.r_rdy & rows.r_en)
+        m.d.comb += credits_next.eq(credits - read_issued + row_left)
+        m.d.sync += [credits.eq(credits_next), credit_available.eq(credits_next != 0)]
         # Kept as registers beside the reads, so the read decision starts from flip-flops:
         # the accumulator row to read next, the DRAM bytes its rows have yet to supply, and
         # whether they have all been supplied (the last read covered the rest).
         acc_row = Signal(18)
+        acc_row_in_range = Signal()  # acc_row < accumulator depth, kept with it
         bytes_to_supply = Signal(32)
         reads_done = Signal()
         empty_transfer = Signal()
@@ -185,7 +199,8 @@ class StoreUnit(wiring.Component):
                     m.next = "START"
             with m.State("START"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += [acc_row.eq(insn.acc_addr), reads_done.eq(0)]
+                m.d.sync += [acc_row.eq(insn.acc_addr), reads_done.eq(0),
+                             acc_row_in_range.eq(insn.acc_addr < config.accumulator_depth)]
                 wants_token = insn.header.deps.pop_prev
                 with m.If(empty_transfer):
                     raise_fault("BAD_TRANSFER")
@@ -218,13 +233,15 @@ class StoreUnit(wiring.Component):
                     raise_fault("BAD_TRANSFER")
                     m.next = "STOPPED"
                 with m.Elif(~reads_done):
-                    with m.If((credits != 0) & ~self.halt):
-                        with m.If(acc_row >= config.accumulator_depth):
+                    with m.If(credit_available & ~self.halt):
+                        with m.If(~acc_row_in_range):
                             raise_fault("SRAM_RANGE")
                             m.next = "STOPPED"
                         with m.Else():
                             m.d.comb += read_issued.eq(1)
                             m.d.sync += [acc_row.eq(acc_row + 1),
+                                         acc_row_in_range.eq(
+                                             acc_row < config.accumulator_depth - 1),
                                          bytes_to_supply.eq(bytes_to_supply - row_bytes_out),
                                          reads_done.eq(bytes_to_supply <= row_bytes_out)]
                 with m.Else():
@@ -247,5 +264,7 @@ class StoreUnit(wiring.Component):
                     m.d.comb += self.token_give.eq(insn.header.deps.push_prev)
                     m.d.sync += token_given.eq(1)
             with m.State("STOPPED"):
-                pass  # until the NPU resets the units
+                # Until the NPU resets the units; busy, so the program does not look finished
+                # while the fault is on its way to the control FSM.
+                m.d.comb += self.busy.eq(1)
         return m

@@ -11,6 +11,10 @@ def wrap32(value):
     return (value + 2 ** 31) % 2 ** 32 - 2 ** 31
 
 
+# Cycles from a row from outside being accepted to its write: held, then the write register.
+WRITE_DELAY = 2
+
+
 def test_updates_and_writes_match_model():
     seed = 7
     print(f"seed={seed}")
@@ -28,9 +32,10 @@ def test_updates_and_writes_match_model():
         # Short bursts of traffic, each drained and checked row by row, so a lost or stale
         # write shows before a later overwrite hides it.
         for episode in range(80):
-            # Updates are written UPDATE_WRITE_DELAY cycles after they arrive.
+            # Updates are written UPDATE_WRITE_DELAY cycles after they arrive, rows from
+            # outside WRITE_DELAY cycles after they are accepted.
             stages = [None] * Accumulator.UPDATE_WRITE_DELAY
-            held = False  # a write accepted last cycle, being written now
+            writes = [None] * WRITE_DELAY
             for cycle in range(int(rng.integers(1, 12))):
                 # Few addresses, so the same row is updated on consecutive cycles often.
                 update = rng.random() < 0.6
@@ -46,27 +51,31 @@ def test_updates_and_writes_match_model():
                 ctx.set(dut.write.valid, write)
                 ctx.set(dut.write.payload, {"addr": write_addr, "row": write_row})
                 write_accepted = write and ctx.get(dut.write.ready)
-                # The model applies the update that arrived UPDATE_WRITE_DELAY cycles ago,
-                # then this cycle's write.
+                # The model applies what the hardware writes this cycle: the update that
+                # arrived UPDATE_WRITE_DELAY cycles ago or the row accepted WRITE_DELAY ago.
                 writing = stages.pop()
-                if writing:
-                    apply(*writing)
-                # A write is accepted when no update will write in the next cycle, when the
-                # write lands: the model may apply it now.
+                written = writes.pop()
+                assert not (writing and written)
+                for done in (writing, written):
+                    if done:
+                        apply(*done)
+                # A row from outside is accepted only when no update is in C, the stage
+                # that would write in the cycle the row does.
                 where = f"episode {episode} cycle {cycle}"
-                assert ctx.get(dut.write.ready) == (stages[-1] is None), where
-                assert ctx.get(dut.busy) == (held or any(stage is not None
-                                                         for stage in [writing, *stages])), where
-                if write_accepted:
-                    model[write_addr] = write_row
-                held = write_accepted
+                in_c = stages[1]
+                assert ctx.get(dut.write.ready) == (in_c is None), where
+                in_flight = [writing, written, *stages, *writes]
+                assert ctx.get(dut.busy) == any(x is not None for x in in_flight), where
+                writes.insert(0, (write_addr, write_row, False) if write_accepted else None)
                 stages.insert(0, (addr, row, accumulate) if update else None)
                 await ctx.tick()
             ctx.set(dut.update_valid, 0)
             ctx.set(dut.write.valid, 0)
-            for stage in reversed(stages):
-                if stage:
-                    apply(*stage)
+            for _ in range(Accumulator.UPDATE_WRITE_DELAY):
+                for queue in (stages, writes):
+                    done = queue.pop() if queue else None
+                    if done:
+                        apply(*done)
                 await ctx.tick()
             await ctx.tick()
             assert not ctx.get(dut.busy)
