@@ -7,6 +7,7 @@ from amaranth.lib.wiring import In, Out
 
 from .block_ram import BLOCK_RAM_READ_LATENCY, BlockRam
 from .config import NpuConfig
+from .pipeline import replicas
 
 __all__ = ["Accumulator", "accumulator_row_layout", "accumulator_write_layout",
            "accumulator_update_layout", "ACCUMULATOR_READ_LATENCY"]
@@ -51,16 +52,17 @@ class Accumulator(wiring.Component):
     reaches C, so C takes the newest of them to that row instead (all three are registers:
     the write in E now and the two before it). The write after those, in D while the update
     is in C (the update just ahead, or a row from outside), is taken from E by D instead.
-    Back-to-back updates of one row therefore see each other without a stall.
+    Back-to-back updates of one row therefore see each other without a stall. Rows from
+    outside enter at D as overwrites.
 
     Members
     -------
     update : In(accumulator_update_layout), with ``update_valid``
         A result row; the array cannot stall, so updates have no ready.
     write : In(stream.Signature(accumulator_write_layout))
-        Rows from outside (bias), written the cycle after they are accepted. Updates from
-        the array take the write port first: a write is accepted only when no update will
-        need the port then.
+        Rows from outside (bias), written two cycles after they are accepted (through D and
+        E). Updates from the array take the write port first: a write is accepted only when
+        no update will need it then.
     read : Out(ReadPort.Signature)
         Rows out (to the store path, or a testbench). Reads take
         ``ACCUMULATOR_READ_LATENCY`` cycles.
@@ -109,8 +111,8 @@ class Accumulator(wiring.Component):
         update_c, valid_c = stage("c", update_b, valid_b)
         read_c = update_read.data
 
-        # E: the write port's inputs, a register (an update's result, or a row from outside),
-        # and the writes of the two cycles before: what C's read missed.
+        # E: the write port's inputs, a register, and the writes of the two cycles before:
+        # what C's read missed.
         port_write = Signal(write_layout, reset_less=True)
         port_write_valid = Signal()
         write_1_ago = Signal(write_layout, reset_less=True)
@@ -122,34 +124,41 @@ class Accumulator(wiring.Component):
             write_2_ago.eq(write_1_ago), write_2_ago_valid.eq(write_1_ago_valid),
         ]
 
-        # Rows from outside are registered and go to E the next cycle, accepted only when no
-        # update is in C (so none will be in D then): the loader's handshake logic ends in
-        # ``held`` instead of running into the block RAM.
-        held = Signal(write_layout, reset_less=True)
-        held_valid = Signal()
+        # D follows C, or takes a row from outside as an overwrite: such a row is accepted
+        # only when no update is in C, so D is free for it the next cycle. The loader's
+        # handshake logic ends in D's registers instead of running into the block RAM, and
+        # the write port has one source.
+        update_d = Signal(accumulator_update_layout(config), name="update_d", reset_less=True)
+        valid_d = Signal()
         m.d.comb += self.write.ready.eq(~valid_c)
-        m.d.sync += [held.eq(self.write.payload), held_valid.eq(self.write.valid & ~valid_c)]
+        with m.If(valid_c):
+            m.d.sync += update_d.eq(update_c)
+        with m.Else():
+            m.d.sync += [update_d.addr.eq(self.write.payload.addr),
+                         update_d.row.eq(self.write.payload.row), update_d.accumulate.eq(0)]
+        m.d.sync += valid_d.eq(valid_c | self.write.valid)
 
         # Which of them write the row is decided in B, a cycle ahead, from registers, so C's
-        # choice of N x 32 bits has registered selects. In C, "now" is what is in E then: the
-        # update in D at B's time, else the row held from outside then; "1 ago" is E at B's
-        # time and "2 ago" the write before it.
-        update_d, valid_d = stage("d", update_c, valid_c)
+        # choice of N x 32 bits has registered selects. In C, "now" is what is in E then (D
+        # at B's time), "1 ago" is E at B's time and "2 ago" the write before it.
         newest_is_now = Signal()
         newest_is_1_ago = Signal()
         newest_is_2_ago = Signal()
         m.d.sync += [
-            newest_is_now.eq(Mux(valid_d, update_d.addr == update_b.addr,
-                                 held_valid & (held.addr == update_b.addr))),
+            newest_is_now.eq(valid_d & (update_d.addr == update_b.addr)),
             newest_is_1_ago.eq(port_write_valid & (port_write.addr == update_b.addr)),
             newest_is_2_ago.eq(write_1_ago_valid & (write_1_ago.addr == update_b.addr)),
         ]
 
-        # C: the old value is the newest write to the row, else the RAM's. The write still to
-        # come, in D now (the update just ahead, else a row held from outside), is in E when
-        # this update is in D: whether it is to the same row is registered here.
+        # C: the old value is the newest write to the row, else the RAM's (zero for an
+        # overwrite, and for D's row from outside, so D only adds). The write still to
+        # come, in D now, is in E when this update is in D: whether it is to the same row,
+        # and the update adds to it, is registered here, one copy per lane (each selects 32
+        # bits of D's addend).
         old_d = Signal(row_layout, reset_less=True)
-        with m.If(newest_is_now):
+        with m.If(~(valid_c & update_c.accumulate)):
+            m.d.sync += old_d.eq(0)
+        with m.Elif(newest_is_now):
             m.d.sync += old_d.eq(port_write.row)
         with m.Elif(newest_is_1_ago):
             m.d.sync += old_d.eq(write_1_ago.row)
@@ -157,21 +166,16 @@ class Accumulator(wiring.Component):
             m.d.sync += old_d.eq(write_2_ago.row)
         with m.Else():
             m.d.sync += old_d.eq(read_c)
-        newest_in_e = Signal()
-        m.d.sync += newest_in_e.eq(Mux(valid_d, update_d.addr == update_c.addr,
-                                       held_valid & (held.addr == update_c.addr)))
+        adds_to_e = replicas(m, valid_c & update_c.accumulate & valid_d &
+                             (update_d.addr == update_c.addr),
+                             "adds_to_e", [f"lane_{lane}" for lane in range(config.n)])
 
-        # D: add (or not), into E.
-        m.d.comb += self.busy.eq(valid_b | valid_c | valid_d | held_valid | port_write_valid)
-        m.d.sync += port_write_valid.eq(valid_d | held_valid)
-        with m.If(valid_d):
-            m.d.sync += port_write.addr.eq(update_d.addr)
-            for lane in range(config.n):
-                old = Mux(newest_in_e, port_write.row[lane], old_d[lane])
-                addend = Mux(update_d.accumulate, old, 0)
-                m.d.sync += port_write.row[lane].eq(addend + update_d.row[lane])
-        with m.Else():
-            m.d.sync += port_write.eq(held)
+        # D: add, into E.
+        m.d.comb += self.busy.eq(valid_b | valid_c | valid_d | port_write_valid)
+        m.d.sync += [port_write_valid.eq(valid_d), port_write.addr.eq(update_d.addr)]
+        for lane in range(config.n):
+            addend = Mux(adds_to_e[f"lane_{lane}"], port_write.row[lane], old_d[lane])
+            m.d.sync += port_write.row[lane].eq(addend + update_d.row[lane])
         m.d.comb += [
             write_port.addr.eq(port_write.addr),
             write_port.data.eq(port_write.row),

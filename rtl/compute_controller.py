@@ -98,27 +98,42 @@ class ComputeController(wiring.Component):
         # register and the command queue's read, so it should not start from a comparator.
         slot_ends = Signal()
 
+        # The scratchpad's read addresses and enables are registers, kept equal to
+        # ``act_addr + slot_cycle``, ``running & (slot_cycle < rows)`` and likewise for the
+        # weight tile: the block RAMs' address and enable pins are fed straight from
+        # flip-flops.
+        act_addr = Signal.like(self.act_read.addr)
+        weight_addr = Signal.like(self.weight_read.addr)
+        issue_act = Signal()
+        issue_weight = Signal()
+
         # Take the next command when idle or in the last cycle of the current slot.
         m.d.comb += self.command.ready.eq(~running | slot_ends)
         with m.If(self.command.ready):
+            incoming = self.command.payload
             m.d.sync += [
                 running.eq(self.command.valid),
-                command.eq(self.command.payload),
+                command.eq(incoming),
                 slot_cycle.eq(0),
-                slot_last_cycle.eq(
-                    Mux(self.command.payload.rows > n, self.command.payload.rows, n) - 1),
+                slot_last_cycle.eq(Mux(incoming.rows > n, incoming.rows, n) - 1),
+                act_addr.eq(incoming.act_addr),
+                weight_addr.eq(incoming.weight_addr),
+                issue_act.eq(self.command.valid & (incoming.rows != 0)),
+                issue_weight.eq(self.command.valid),
             ]
             m.d.sync += slot_ends.eq(0)  # a slot lasts at least N >= 2 cycles
         with m.Else():
             m.d.sync += [slot_cycle.eq(slot_cycle + 1),
-                         slot_ends.eq(slot_cycle + 1 == slot_last_cycle)]
+                         slot_ends.eq(slot_cycle + 1 == slot_last_cycle),
+                         act_addr.eq(act_addr + 1),
+                         weight_addr.eq(weight_addr + 1),
+                         issue_act.eq(running & (slot_cycle + 1 < command.rows)),
+                         issue_weight.eq(running & (slot_cycle + 1 < n))]
 
-        issue_act = running & (slot_cycle < command.rows)
-        issue_weight = running & (slot_cycle < n)
         m.d.comb += [
-            self.act_read.addr.eq(command.act_addr + slot_cycle),
+            self.act_read.addr.eq(act_addr),
             self.act_read.en.eq(issue_act),
-            self.weight_read.addr.eq(command.weight_addr + slot_cycle),
+            self.weight_read.addr.eq(weight_addr),
             self.weight_read.en.eq(issue_weight),
         ]
 

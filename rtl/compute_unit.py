@@ -66,32 +66,39 @@ class ComputeUnit(wiring.Component):
             self.command.payload.notify_reads.eq(deps.push_prev),
             self.command.payload.notify_writes.eq(deps.push_next),
         ]
-        # The range check has a cycle of its own (CHECK), from the instruction's register, so
-        # neither the queue's output nor ISSUE's decision meets its adders and comparators.
+        # The range check takes two cycles of its own, from the instruction's register, so
+        # neither the queue's output nor ISSUE's decision meets its carry chains: SUM forms
+        # the ends of the activation and accumulator rows, CHECK compares them (and the
+        # weight tile's start) with constants. The core's command queue hides the cycles.
+        act_end = Signal(17)
+        acc_end = Signal(17)
         in_range = Signal()
-        insn_in_range = (
-            (insn.weight_addr + config.n <= config.scratchpad_depth) &
-            (insn.act_addr + insn.rows <= config.scratchpad_depth) &
-            (insn.acc_addr + insn.rows <= config.accumulator_depth))
         tokens_ready = ((~deps.pop_prev | self.load_token_available) &
                         (~deps.pop_next | self.store_token_available))
 
-        raise_fault = fault_raiser(m, self)
+        raise_fault = fault_raiser(m, self, instruction_index=index)
         with m.FSM(name="compute"):
             with m.State("IDLE"):
                 m.d.comb += self.queue.ready.eq(~self.halt)
                 with m.If(self.queue.valid & ~self.halt):
                     m.d.sync += [insn.eq(self.queue.payload.instruction),
                                  index.eq(self.queue.payload.index)]
-                    m.next = "CHECK"
+                    m.next = "SUM"
+            with m.State("SUM"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [act_end.eq(insn.act_addr + insn.rows),
+                             acc_end.eq(insn.acc_addr + insn.rows)]
+                m.next = "CHECK"
             with m.State("CHECK"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += in_range.eq(insn_in_range)
+                m.d.sync += in_range.eq((insn.weight_addr <= config.scratchpad_depth - config.n) &
+                                        (act_end <= config.scratchpad_depth) &
+                                        (acc_end <= config.accumulator_depth))
                 m.next = "ISSUE"
             with m.State("ISSUE"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(~in_range):
-                    raise_fault("SRAM_RANGE", index)
+                    raise_fault("SRAM_RANGE")
                     m.next = "STOPPED"
                 with m.Elif(~self.halt):
                     m.d.comb += self.stall.eq(~tokens_ready)

@@ -31,7 +31,7 @@ class Fault(data.Struct):
     index: 32
 
 
-def fault_raiser(m, unit):
+def fault_raiser(m, unit, instruction_index=None):
     """``raise_fault(code, index)``: latch a fault (by its RDL name) on a unit's ``fault`` and
     ``fault_valid`` members, the first one raised. Call it where the fault is detected (it
     drives combinational signals); the capture is set up here, so create the raiser outside
@@ -41,21 +41,33 @@ def fault_raiser(m, unit):
     latched a cycle later, so the capture registers' enable is one gate of two registers
     rather than the OR of every fault condition of the unit. ``fault_valid`` therefore rises
     two cycles after the detection: a unit that raised one stays busy (its STOPPED state),
-    so the program cannot look finished meanwhile."""
+    so the program cannot look finished meanwhile.
+
+    ``instruction_index``: the register every fault of the unit names, if there is one
+    (``raise_fault(code)`` then); it must hold still until the fault is latched, and is
+    latched as it is, not through a multiplexer of the fault conditions."""
     codes = error_codes()
     raising = Signal(name="fault_raising")
     code = Signal.like(unit.fault.code, name="fault_raising_code")
-    index = Signal.like(unit.fault.index, name="fault_raising_index")
     raised = Signal(name="fault_raised")
     raised_code = Signal.like(code, name="fault_raised_code", reset_less=True)
-    raised_index = Signal.like(index, name="fault_raised_index", reset_less=True)
-    m.d.sync += [raised.eq(raising), raised_code.eq(code), raised_index.eq(index)]
+    m.d.sync += [raised.eq(raising), raised_code.eq(code)]
+    if instruction_index is None:
+        index = Signal.like(unit.fault.index, name="fault_raising_index")
+        raised_index = Signal.like(index, name="fault_raised_index", reset_less=True)
+        m.d.sync += raised_index.eq(index)
+    else:
+        raised_index = instruction_index
     with m.If(raised & ~unit.fault_valid):
         m.d.sync += [unit.fault.code.eq(raised_code), unit.fault.index.eq(raised_index),
                      unit.fault_valid.eq(1)]
 
-    def raise_fault(code_name, fault_index):
-        m.d.comb += [raising.eq(1), code.eq(codes[code_name]), index.eq(fault_index)]
+    def raise_fault(code_name, fault_index=None):
+        assert (fault_index is None) == (instruction_index is not None), \
+            "pass the index to raise_fault exactly when the raiser was given none"
+        m.d.comb += [raising.eq(1), code.eq(codes[code_name])]
+        if fault_index is not None:
+            m.d.comb += index.eq(fault_index)
 
     return raise_fault
 

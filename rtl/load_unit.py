@@ -11,7 +11,7 @@ from .dma import Transfer, transfer_is_empty, transfer_of
 from .fetch import Fault, QueueEntry, fault_raiser
 from .gearbox import ByteChunk, RowPacker, row_bytes
 from .isa import LoadInstruction, LoadTarget, QuantParams
-from .pipeline import skid_buffer
+from .pipeline import REPLICA_MARK, skid_buffer
 from .scratchpad import scratchpad_row_layout
 
 __all__ = ["LoadUnit", "quant_row_layout"]
@@ -111,22 +111,26 @@ class LoadUnit(wiring.Component):
         # Chunks pass a skid stage on their way to the packers: the reader's ready is the
         # stage's emptiness (a register), not the fed packer's room, which lives by a packer
         # that may be placed far from the reader.
-        chunk = Signal(ByteChunk(w))
+        # The stage's output register is one copy per packer (each packer shifts every bit
+        # of it into its staging registers, and the three sit apart).
+        chunk = {target: Signal(ByteChunk(w),
+                                name=f"chunk_{REPLICA_MARK}_{target.name.lower()}")
+                 for target in targets}
         chunk_valid = Signal()
         packers_ready = Cat(*(feeding[target] & packer.chunk.ready
                               for target, packer in packers.items())).any()
         chunk_ready, chunk_skid_valid = skid_buffer(
-            m, self.chunk.payload, self.chunk.valid, chunk, chunk_valid, packers_ready,
-            "chunk")
+            m, Cat(*(self.chunk.payload for _ in targets)), self.chunk.valid,
+            Cat(*chunk.values()), chunk_valid, packers_ready, "chunk")
         m.d.comb += self.chunk.ready.eq(chunk_ready)
         for target, packer in packers.items():
-            m.d.comb += [packer.chunk.payload.eq(chunk),
+            m.d.comb += [packer.chunk.payload.eq(chunk[target]),
                          packer.chunk.valid.eq(chunk_valid & feeding[target])]
 
-        raise_any_fault = fault_raiser(m, self)
+        raise_any_fault = fault_raiser(m, self, instruction_index=index)
 
         def raise_fault(code):
-            raise_any_fault(code, index)
+            raise_any_fault(code)
             m.d.sync += [feeding[target].eq(0) for target in targets]
 
         m.d.comb += transfer_of(self.transfer.payload, insn)

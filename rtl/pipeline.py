@@ -23,10 +23,15 @@ REPLICA_MARK = "replica"
 def replicas(m, next_value, name, consumers):
     """One register per consumer, each loaded with ``next_value``: a signal that fans out to
     the whole die starts from a flip-flop placed near each consumer instead of one net
-    routed everywhere. Returns ``{consumer: register}``."""
+    routed everywhere. Returns ``{consumer: register}``.
+
+    The copies have no reset of their own: they follow ``next_value`` a cycle late, also while
+    the domain is in reset, so the reset does not reach their inputs through a LUT (on the
+    ECP5 the reset pin's untimed path would then end at every copy's data input)."""
     copies = {}
     for consumer in consumers:
-        copies[consumer] = copy = Signal(name=f"{name}_{REPLICA_MARK}_{consumer}")
+        copies[consumer] = copy = Signal(name=f"{name}_{REPLICA_MARK}_{consumer}",
+                                         reset_less=True)
         m.d.sync += copy.eq(next_value)
     return copies
 

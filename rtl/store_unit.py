@@ -94,10 +94,7 @@ class StoreUnit(wiring.Component):
         index = Signal(32)
         raw = insn.mode == StoreMode.RAW
 
-        raise_any_fault = fault_raiser(m, self)
-
-        def raise_fault(code):
-            raise_any_fault(code, index)
+        raise_fault = fault_raiser(m, self, instruction_index=index)
 
         # Datapath: acc read (ACCUMULATOR_READ_LATENCY) -> requantizer or delay
         # (REQUANTIZER_LATENCY) -> buffer.
@@ -146,14 +143,15 @@ class StoreUnit(wiring.Component):
         # Rows may be read while the buffer, counting rows already in the pipeline, has room.
         # A row leaving the buffer (by the writer) is counted a cycle late, and whether any
         # credit is left is a register beside the count: the read decision starts from
-        # flip-flops and never over-reports room.
+        # flip-flops and never over-reports room. The flag's next value is chosen by the
+        # read decision from two functions of the count, not computed after the count's
+        # adder.
         credits = Signal(range(STORE_ROW_BUFFER_DEPTH + 1), init=STORE_ROW_BUFFER_DEPTH)
-        credits_next = Signal.like(credits)
         credit_available = Signal(init=1)
         row_left = Signal()
         m.d.sync += row_left.eq(rows.r_rdy & rows.r_en)
-        m.d.comb += credits_next.eq(credits - read_issued + row_left)
-        m.d.sync += [credits.eq(credits_next), credit_available.eq(credits_next != 0)]
+        m.d.sync += [credits.eq(credits - read_issued + row_left),
+                     credit_available.eq(row_left | Mux(read_issued, credits > 1, credits != 0))]
         # Kept as registers beside the reads, so the read decision starts from flip-flops:
         # the accumulator row to read next, the DRAM bytes its rows have yet to supply, and
         # whether they have all been supplied (the last read covered the rest).
@@ -165,7 +163,10 @@ class StoreUnit(wiring.Component):
         quant_out_of_range = Signal()
         drained = Signal()
         leftover_seen = Signal()
-        row_bytes_out = Mux(raw, bytes_out[StoreMode.RAW], bytes_out[StoreMode.REQUANT])
+        # DRAM bytes per accumulator row in this mode, a register set in SIZE: the mode
+        # register fans out to the row buffer's input, and the read decision's subtraction
+        # and comparison should not start from that net.
+        row_bytes_out = Signal(range(max(bytes_out.values()) + 1))
         token_given = Signal()
         # The DRAM bytes of the instruction, MULTIPLY_LATENCY cycles after ``insn`` holds it
         # (a DSP block with its own registers on the ECP5): ready by SIZE, which follows
@@ -222,7 +223,9 @@ class StoreUnit(wiring.Component):
                 assert BLOCK_RAM_READ_LATENCY <= 2, "START and PARAMS cover the quant read"
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += [params.eq(self.quant_read.data),
-                             bytes_to_supply.eq(transfer_bytes)]
+                             bytes_to_supply.eq(transfer_bytes),
+                             row_bytes_out.eq(Mux(raw, bytes_out[StoreMode.RAW],
+                                                  bytes_out[StoreMode.REQUANT]))]
                 m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += self.busy.eq(1)

@@ -208,23 +208,36 @@ def report(netlist, top=25, over=0.0):
     return lines
 
 
+def clocked_critical_path_ns(timing_report):
+    """The longest clock-to-clock path nextpnr timed (its critical path, setup included)."""
+    lengths = [sum(step["delay"] for step in path["path"])
+               for path in timing_report["critical_paths"]
+               if path["from"].startswith("posedge") and path["to"].startswith("posedge")]
+    return max(lengths)
+
+
 def routed_arrivals(timing_report):
     """Worst routed arrival (ns) at a data or enable input of each clocked cell, from a nextpnr
     report written with ``--detailed-timing-report``: {cell name: (ns, input port)}.
 
-    Reset inputs (LSR) are left out: the design's reset comes from a pin (``SerialIoWrapper``),
-    an untimed path, and the report lists an endpoint's arrivals from every launch without
-    saying which is which. Logic-driven synchronous resets go unseen here as a result; the
+    The report lists an endpoint's arrivals from every launch without saying which is which,
+    and the design's reset comes from a pin (``SerialIoWrapper``), an untimed launch. So
+    arrivals longer than the clocked critical path, which only that launch can make (through
+    a LUT that folds the reset into a data input), are left out, and so are reset inputs
+    (LSR) altogether: logic-driven synchronous resets go unseen here as a result; the
     critical path nextpnr prints still covers them."""
     if "detailed_net_timings" not in timing_report:
         raise ValueError("the nextpnr report has no detailed_net_timings: run nextpnr with "
                          "--detailed-timing-report")
+    longest_clocked = clocked_critical_path_ns(timing_report) + 0.01  # rounding in the report
     worst = {}
     for net in timing_report["detailed_net_timings"]:
         for endpoint in net["endpoints"]:
             if not endpoint["event"].startswith("posedge") or endpoint["port"] == "LSR":
                 continue
             arrival = max(endpoint["delay"])
+            if arrival > longest_clocked:
+                continue
             if endpoint["cell"] not in worst or worst[endpoint["cell"]][0] < arrival:
                 worst[endpoint["cell"]] = (arrival, endpoint["port"])
     return worst

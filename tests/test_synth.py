@@ -172,11 +172,16 @@ def test_path_estimate_finds_the_deepest_register_to_register_path():
 def test_routed_report_ranks_registers_by_nextpnr_arrival():
     """Arrivals as nextpnr's --detailed-timing-report gives them (min, max per endpoint): each
     register group takes its worst arrival at a data or enable input (reset inputs are left
-    out: the report cannot tell the reset pin's untimed path from a clocked one), and the line
+    out: the report cannot tell the reset pin's untimed path from a clocked one, and nor can
+    it at a data input, so arrivals past the clocked critical path are dropped), and the line
     names where the estimated path into the register starts."""
     from synth import paths
     clock = "posedge $glbnet$clk"
-    timing = {"detailed_net_timings": [
+    step = lambda ns: {"delay": ns}  # noqa: E731
+    timing = {"critical_paths": [
+        {"from": clock, "to": clock, "path": [step(0.5), step(7.0), step(1.0)]},
+        {"from": "<async>", "to": clock, "path": [step(12.0)]},
+    ], "detailed_net_timings": [
         {"net": "l2_out", "endpoints": [
             {"cell": "slow_TRELLIS_FF_Q", "port": "DI", "event": clock, "delay": [1.0, 8.5]}]},
         {"net": "src", "endpoints": [
@@ -186,6 +191,10 @@ def test_routed_report_ranks_registers_by_nextpnr_arrival():
             {"cell": "fast_TRELLIS_FF_Q", "port": "LSR", "event": "<async>",
              "delay": [11.0, 12.0]},
             {"cell": "fast_TRELLIS_FF_Q", "port": "LSR", "event": clock, "delay": [9.0, 9.5]}]},
+        # The same data input twice: a clocked arrival and the reset pin's, through a LUT.
+        {"net": "rst_or_src", "endpoints": [
+            {"cell": "fast_TRELLIS_FF_Q", "port": "DI", "event": clock, "delay": [0.9, 1.5]},
+            {"cell": "fast_TRELLIS_FF_Q", "port": "DI", "event": clock, "delay": [9.0, 9.3]}]},
     ]}
     assert paths.routed_arrivals(timing) == {"slow_TRELLIS_FF_Q": (8.5, "DI"),
                                              "fast_TRELLIS_FF_Q": (2.0, "DI")}
@@ -196,3 +205,4 @@ def test_routed_report_ranks_registers_by_nextpnr_arrival():
     assert len(lines) == 2
     with pytest.raises(ValueError, match="--detailed-timing-report"):
         paths.routed_arrivals({"fmax": {}})
+    assert paths.clocked_critical_path_ns(timing) == pytest.approx(8.5)
