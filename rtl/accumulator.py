@@ -154,7 +154,7 @@ class Accumulator(wiring.Component):
         # overwrite, and for D's row from outside, so D only adds). The write still to
         # come, in D now, is in E when this update is in D: whether it is to the same row,
         # and the update adds to it, is registered here, one copy per lane (each selects 32
-        # bits of D's addend).
+        # bits of D's addend), ...
         old_d = Signal(row_layout, reset_less=True)
         with m.If(~(valid_c & update_c.accumulate)):
             m.d.sync += old_d.eq(0)
@@ -166,9 +166,16 @@ class Accumulator(wiring.Component):
             m.d.sync += old_d.eq(write_2_ago.row)
         with m.Else():
             m.d.sync += old_d.eq(read_c)
-        adds_to_e = replicas(m, valid_c & update_c.accumulate & valid_d &
-                             (update_d.addr == update_c.addr),
-                             "adds_to_e", [f"lane_{lane}" for lane in range(config.n)])
+        # ... decided in B already (what D will hold next is C's update or the row from
+        # outside accepted now), so the lanes' copies load from one register, not from the
+        # address comparison.
+        adds_to_e_ahead = Signal()
+        m.d.sync += adds_to_e_ahead.eq(
+            valid_b & update_b.accumulate &
+            Mux(valid_c, update_c.addr == update_b.addr,
+                self.write.valid & (self.write.payload.addr == update_b.addr)))
+        adds_to_e = replicas(m, adds_to_e_ahead, "adds_to_e",
+                             [f"lane_{lane}" for lane in range(config.n)])
 
         # D: add, into E.
         m.d.comb += self.busy.eq(valid_b | valid_c | valid_d | port_write_valid)

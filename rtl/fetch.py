@@ -133,8 +133,8 @@ class FetchUnit(wiring.Component):
     reader_busy, reader_response_error, reader_wrap_error : In(1)
     load_queue, compute_queue, store_queue : Out(stream.Signature(QueueEntry))
     all_idle : In(1)
-        Every unit and queue is empty and idle, and every transfer has completed (may be a
-        cycle old: FINISH is reached a cycle after the last dispatch).
+        Every unit and queue is empty and idle, and every transfer has completed (may be
+        two cycles old: FINISH looks at it from two cycles after the last dispatch on).
     running : Out(1)
     done : Out(1)
         Pulse: the program finished.
@@ -315,9 +315,9 @@ class FetchUnit(wiring.Component):
                                          for opcode, queue in queues.items()]
                             m.d.comb += dispatch.eq(target_ready)
                             with m.If(slot_to[Opcode.FINISH]):
-                                m.next = "FINISH"
+                                m.next = "SETTLE"
                     with m.Elif((remaining == 0) & fetch_idle & (free == FETCH_BUFFER_DEPTH)):
-                        m.next = "FINISH"  # the program ended without FINISH
+                        m.next = "SETTLE"  # the program ended without FINISH
                 # Reader errors are checked beside dispatch, not in front of it, and win
                 # (written last): what was dispatched this cycle is reset with the rest.
                 with m.If(self.reader_response_error):
@@ -326,6 +326,8 @@ class FetchUnit(wiring.Component):
                 with m.Elif(self.reader_wrap_error):
                     raise_fault("BAD_TRANSFER", fetched)
                     m.next = "STOPPED"
+            with m.State("SETTLE"):
+                m.next = "FINISH"  # ``all_idle`` has seen the last dispatch from here on
             with m.State("FINISH"):
                 with m.If(self.all_idle & ~self.halt):
                     m.d.comb += self.done.eq(1)

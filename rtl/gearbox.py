@@ -227,17 +227,14 @@ class RowUnpacker(_Ring):
     """Unpacks rows of R bytes into a byte stream taken 0..W bytes at a time.
 
     Like ``RowPacker``, the bytes sit in a ring with a register for each pointer: a row is
-    registered as it is taken, with the one-hot row of the ring it goes to, and written the
-    next cycle, so each ring byte's enable is a register (the handshake, from a FIFO that may
-    sit far away, only loads the stage). The window is the word at the read pointer and the
-    word after it, and ``row.ready`` comes from a register kept with the level. The consumer
-    does the byte shift (``DmaWriter`` merges it with its lane shift).
+    written at a row boundary, the window is the word at the read pointer and the word after
+    it, and ``row.ready`` comes from the level register. The consumer does the byte shift
+    (``DmaWriter`` merges it with its lane shift).
 
     Members
     -------
     row : In(stream.Signature(ArrayLayout(8, R)))
     source : Out(ByteSourceSignature(W, capacity))
-        ``level`` counts the bytes in the ring, not the staged row.
     """
 
     def __init__(self, *, chunk_bytes, row_bytes):
@@ -258,39 +255,26 @@ class RowUnpacker(_Ring):
         level = source.level
 
         word_values = Array(ring.as_value()[8 * w * i:8 * w * (i + 1)] for i in range(words))
-        # Room for a row besides the ring's bytes and the staged row, kept with the level.
-        room = Signal(init=1)
+        room = Signal(init=1)  # level <= capacity - R, kept with the level
         m.d.comb += [
             source.window.eq(Cat(word_values[read.word], word_values[read.next_word])),
             source.offset.eq(read.offset),
             self.row.ready.eq(room),
         ]
         pushed = self.row.valid & self.row.ready
-
-        # Stage: the row loads every cycle; the ring row it goes to is one-hot, and zero when
-        # no row was taken.
-        staged_row = Signal.like(self.row.payload.as_value(), reset_less=True)
-        staged_writes = Signal(rows)
-        staged = Signal()
-        m.d.sync += [staged_row.eq(self.row.payload.as_value()), staged.eq(pushed),
-                     staged_writes.eq(Mux(pushed, Const(1, rows) << write_row, 0))]
         with m.If(pushed):
+            for index in range(rows):
+                with m.If(write_row == index):
+                    m.d.sync += ring.as_value()[8 * r * index:8 * r * (index + 1)].eq(
+                        self.row.payload.as_value())
             m.d.sync += write_row.eq(_following(write_row, rows))
-        for index in range(rows):
-            with m.If(staged_writes[index]):
-                m.d.sync += ring.as_value()[8 * r * index:8 * r * (index + 1)].eq(staged_row)
-
-        # The outcomes of ``take`` (the consumer's handshake) and ``pushed`` are compared from
-        # registers; the handshakes only choose. Room for the next row: the ring's bytes after
-        # this cycle, plus the row staged now if one was taken, leave a row free.
-        level_in = level + Mux(staged, r, 0)
+        # Both outcomes of ``take`` (the consumer's handshake, the latest signal here) are
+        # computed from registers; it only chooses between them.
+        level_in = level + Mux(pushed, r, 0)
         with m.If(source.take):
             read.advance(m, source.take_count)
             m.d.sync += [level.eq(level_in - source.take_count),
-                         room.eq(Mux(pushed, level_in <= capacity - 2 * r + source.take_count,
-                                     level_in <= capacity - r + source.take_count))]
+                         room.eq(level_in <= capacity - r + source.take_count)]
         with m.Else():
-            m.d.sync += [level.eq(level_in),
-                         room.eq(Mux(pushed, level_in <= capacity - 2 * r,
-                                     level_in <= capacity - r))]
+            m.d.sync += [level.eq(level_in), room.eq(level_in <= capacity - r)]
         return m

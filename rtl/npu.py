@@ -183,17 +183,29 @@ class NpuTop(wiring.Component):
             tokens["store_to_compute"].take.eq(compute.store_token_take),
         ]
 
-        engines_busy = fetch_reader.busy | load_reader.busy | writer.busy
-        # DRAIN waits on this register, not on the engines' busy terms (an OR of FIFO levels
-        # and counters). It is sampled only while ``halt`` is up: then no new transfer starts,
-        # so once the engines are idle they stay idle and a cycle-old sample is safe.
+        # Every block's busy flag (an OR of FIFO levels and counters, in the block) is first
+        # registered by itself, then the registers are combined into one more: the control
+        # FSM and fetch see a two-cycle-old snapshot of the whole NPU, all terms from the
+        # same cycle, and no OR tree spans the die in one cycle.
+        def seen(name, busy):
+            return delay(m, busy, 1, f"{name}_busy_seen")
+        engines_busy_seen = Cat(*(seen(name, block.busy) for name, block in (
+            ("fetch_reader", fetch_reader), ("load_reader", load_reader),
+            ("writer", writer)))).any()
+        # DRAIN waits on this register. It is sampled only while ``halt`` is up (sampled with
+        # the busy flags): then no new transfer starts, so once the engines are idle they
+        # stay idle and an old sample is safe.
         engines_drained = Signal()
-        m.d.sync += engines_drained.eq(halts["control"] & ~engines_busy)
-        queues_empty = Cat(*(queue.level == 0 for queue in queues.values())).all()
-        # Registered too: fetch reaches FINISH a cycle after its last dispatch, which is in a
-        # queue by then, so a cycle-old "all idle" never covers work still to start.
-        m.d.sync += fetch.all_idle.eq(queues_empty & ~load.busy & ~compute.busy & ~store.busy &
-                                      ~core.busy & ~engines_busy)
+        halt_seen = delay(m, halts["control"], 1, "halt_seen")
+        m.d.sync += engines_drained.eq(halt_seen & ~engines_busy_seen)
+        # fetch waits two cycles in FINISH after its last dispatch, which is in a queue by
+        # then, before it looks: a two-cycle-old "all idle" never covers work still to start.
+        units_busy_seen = Cat(
+            *(seen(f"{name}_queue", queue.level != 0) for name, queue in queues.items()),
+            *(seen(name, block.busy) for name, block in (
+                ("load", load), ("compute", compute), ("store", store), ("core", core))),
+        ).any()
+        m.d.sync += fetch.all_idle.eq(~units_busy_seen & ~engines_busy_seen)
 
         # Control: run, stop on the first fault, drain, reset the units. The units' resets and
         # halts are registers: they fan out to every unit, so nothing but a flip-flop may

@@ -12,13 +12,13 @@ from .pipeline import delay
 __all__ = ["Requantizer", "requantized_row_layout", "REQUANTIZER_LATENCY",
            "MULTIPLIERS_PER_LANE"]
 
-REQUANTIZER_LATENCY = 11
+REQUANTIZER_LATENCY = 10
 MULTIPLIERS_PER_LANE = 4  # the 16 x 16 partial products of stages 2-3, one DSP block each
 
 
 class _Lane(Elaboratable):
     """``clamp(round_half_even(acc * multiplier / 2**(31 + shift)) + zero_point, qmin, qmax)``
-    in eleven registered stages, each at most one carry chain or a few LUT levels deep, so
+    in ten registered stages, each at most one carry chain or a few LUT levels deep, so
     the lane keeps up with the array's clock:
 
     1. inputs (the accumulator row arrives straight from a block RAM);
@@ -30,11 +30,15 @@ class _Lane(Elaboratable):
     6. coarse shift by whole bytes, keeping the byte below as a guard byte, and the sticky
        bit of everything below that;
     7. fine shift by 0..7 bits: the floor, the half bit and the rest of the sticky bit;
-    8. round half to even;
-    9. zero point;
-    10. range test: whether the value lies within int9 (an AND / OR of its high bits), and
-        its low 9 bits against the limits;
-    11. clamp (which also saturates to int8): a choice.
+    8. round half to even; the clamp's limits moved by the zero point, ``qmin - zero_point``
+       and ``qmax - zero_point`` (int10);
+    9. range test of the rounded value r: whether it lies within int10 (an AND / OR of its
+       high bits) and its low 10 bits against the moved limits; and the low byte of
+       r + zero_point (an 8-bit add: a value within [qmin, qmax] is an int8);
+    10. clamp (which also saturates to int8): a choice.
+
+    ``clamp(r + zero_point, qmin, qmax)`` is ``clamp(r, qmin - zero_point, qmax -
+    zero_point) + zero_point``, so no 66-bit zero-point add comes before the comparisons.
     """
 
     def __init__(self):
@@ -47,7 +51,7 @@ class _Lane(Elaboratable):
         # params[i] is the lane's parameters as seen by stage i + 2.
         # No resets: a pure data path, its valid bit travels beside it in the Requantizer.
         params = [Signal(QuantParams, name=f"params_{stage}", reset_less=True)
-                  for stage in range(1, 11)]
+                  for stage in range(1, 10)]
         m.d.sync += params[0].eq(self.params)
         for stage in range(1, len(params)):
             m.d.sync += params[stage].eq(params[stage - 1])
@@ -104,37 +108,38 @@ class _Lane(Elaboratable):
             half_bit.eq(coarse_shifted[7:15].bit_select(fine_shift, 1)),
             sticky.eq(coarse_sticky | (coarse_shifted[:15] & below_half).any()),
         ]
-        # 8: round half to even.
+        # 8: round half to even; the clamp's limits moved by the zero point, registered from
+        # stage 8's parameters for stage 9.
         rounded = Signal(signed(65), reset_less=True)
-        m.d.sync += rounded.eq(floor + (half_bit & (sticky | floor[0])))
-        # 9: zero point.
-        shifted = Signal(signed(66), reset_less=True)
-        m.d.sync += shifted.eq(rounded + params[7].zero_point)
-        # 10: range test. qmin and qmax are int8, so the 66-bit value need not be compared
-        # whole: whether it lies within int9 is an AND / OR of its high bits (LUTs, no carry
-        # chain); its low 9 bits meet the limits' comparators here too, so the clamp below
-        # is only a choice.
-        high = shifted[8:]
-        low_9 = shifted[:9].as_signed()
-        within_int9 = Signal(reset_less=True)
-        low = Signal(signed(9), reset_less=True)
+        limit_below = Signal(signed(10), reset_less=True)
+        limit_above = Signal(signed(10), reset_less=True)
+        m.d.sync += [rounded.eq(floor + (half_bit & (sticky | floor[0]))),
+                     limit_below.eq(params[6].qmin - params[6].zero_point),
+                     limit_above.eq(params[6].qmax - params[6].zero_point)]
+        # 9: range test. The limits are int10, so the 65-bit value need not be compared
+        # whole: whether it lies within int10 is an AND / OR of its high bits (LUTs, no carry
+        # chain), and only its low 10 bits meet the limits' comparators.
+        high = rounded[9:]
+        low_10 = rounded[:10].as_signed()
+        within_int10 = Signal(reset_less=True)
         negative = Signal(reset_less=True)
         low_below = Signal(reset_less=True)
         low_above = Signal(reset_less=True)
-        m.d.sync += [within_int9.eq(high.all() | ~high.any()),
-                     low.eq(low_9),
-                     negative.eq(shifted[-1]),
-                     low_below.eq(low_9 < params[8].qmin),
-                     low_above.eq(low_9 > params[8].qmax)]
-        # 11: clamp (which saturates to int8 too).
-        below = Mux(within_int9, low_below, negative)
-        above = Mux(within_int9, low_above, ~negative)
+        in_range_value = Signal(signed(8), reset_less=True)
+        m.d.sync += [within_int10.eq(high.all() | ~high.any()),
+                     negative.eq(rounded[-1]),
+                     low_below.eq(low_10 < limit_below),
+                     low_above.eq(low_10 > limit_above),
+                     in_range_value.eq(rounded[:8] + params[7].zero_point)]
+        # 10: clamp (which saturates to int8 too).
+        below = Mux(within_int10, low_below, negative)
+        above = Mux(within_int10, low_above, ~negative)
         with m.If(below):
-            m.d.sync += self.result.eq(params[9].qmin)
+            m.d.sync += self.result.eq(params[8].qmin)
         with m.Elif(above):
-            m.d.sync += self.result.eq(params[9].qmax)
+            m.d.sync += self.result.eq(params[8].qmax)
         with m.Else():
-            m.d.sync += self.result.eq(low)
+            m.d.sync += self.result.eq(in_range_value)
         return m
 
 
