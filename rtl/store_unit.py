@@ -229,6 +229,16 @@ class StoreUnit(wiring.Component):
                 m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += self.busy.eq(1)
+                may_read = ~reads_done & credit_available & ~self.halt
+                # The read decision does not wait for the writer's error flags (registers by
+                # the writer, far away): a row read as a writer fault is raised stays in this
+                # transfer, and the unit stops and is reset before anything else happens.
+                with m.If(may_read & acc_row_in_range):
+                    m.d.comb += read_issued.eq(1)
+                    m.d.sync += [acc_row.eq(acc_row + 1),
+                                 acc_row_in_range.eq(acc_row < config.accumulator_depth - 1),
+                                 bytes_to_supply.eq(bytes_to_supply - row_bytes_out),
+                                 reads_done.eq(bytes_to_supply <= row_bytes_out)]
                 with m.If(self.writer_response_error):
                     raise_fault("AXI_WRITE_ERROR")
                     m.next = "STOPPED"
@@ -236,17 +246,9 @@ class StoreUnit(wiring.Component):
                     raise_fault("BAD_TRANSFER")
                     m.next = "STOPPED"
                 with m.Elif(~reads_done):
-                    with m.If(credit_available & ~self.halt):
-                        with m.If(~acc_row_in_range):
-                            raise_fault("SRAM_RANGE")
-                            m.next = "STOPPED"
-                        with m.Else():
-                            m.d.comb += read_issued.eq(1)
-                            m.d.sync += [acc_row.eq(acc_row + 1),
-                                         acc_row_in_range.eq(
-                                             acc_row < config.accumulator_depth - 1),
-                                         bytes_to_supply.eq(bytes_to_supply - row_bytes_out),
-                                         reads_done.eq(bytes_to_supply <= row_bytes_out)]
+                    with m.If(may_read & ~acc_row_in_range):
+                        raise_fault("SRAM_RANGE")
+                        m.next = "STOPPED"
                 with m.Else():
                     # Nothing left in the read pipeline or the row buffer, all bytes written:
                     # registered with whether bytes are left over, and acted on a cycle later
