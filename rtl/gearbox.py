@@ -13,8 +13,6 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
-from rtl.pipeline import REPLICA_MARK
-
 __all__ = ["ByteChunk", "ByteSourceSignature", "first_bytes", "row_bytes", "ring_bytes",
            "RowPacker", "RowUnpacker"]
 
@@ -81,32 +79,20 @@ def _following(value, modulus):
 
 class _WordPointer:
     """A byte position in a ring of ``words`` words of ``w`` bytes, as registers: the word,
-    the word after it (kept, so neither needs an adder to be read) and the byte offset.
+    the word after it (kept, so neither needs an adder to be read) and the byte offset."""
 
-    ``copies`` > 0 keeps that many more copies of ``word`` and ``next_word``
-    (``word_copies``, ``next_word_copies``), each moving with the original: a word select
-    that fans out to every byte of a wide multiplexer starts from a flip-flop per byte."""
-
-    def __init__(self, words, w, name, copies=0):
+    def __init__(self, words, w, name):
         self._words, self._w = words, w
         self.word = Signal(range(words), name=f"{name}_word")
         self.next_word = Signal(range(words), init=1 % words, name=f"{name}_next_word")
         self.offset = Signal(range(w), name=f"{name}_offset")
-        self.word_copies = [Signal.like(self.word, name=f"{name}_word_{REPLICA_MARK}_{i}")
-                            for i in range(copies)]
-        self.next_word_copies = [
-            Signal.like(self.next_word, name=f"{name}_next_word_{REPLICA_MARK}_{i}")
-            for i in range(copies)]
 
     def advance(self, m, amount):
         """Move on by ``amount`` (0..W) bytes at the next edge."""
         end = self.offset + amount
         with m.If(end >= self._w):
-            for word, next_word in zip([self.word, *self.word_copies],
-                                       [self.next_word, *self.next_word_copies]):
-                # Each copy follows itself (all stay equal), so no net spans the copies.
-                m.d.sync += [word.eq(next_word),
-                             next_word.eq(_following(next_word, self._words))]
+            m.d.sync += [self.word.eq(self.next_word),
+                         self.next_word.eq(_following(self.next_word, self._words))]
         m.d.sync += self.offset.eq(end[:exact_log2(self._w)])
 
 
@@ -264,20 +250,14 @@ class RowUnpacker(_Ring):
         words, rows = capacity // w, capacity // r
         ring = Signal(data.ArrayLayout(8, capacity), reset_less=True)  # bytes, no reset
         write_row = Signal(range(rows))
-        # The window's byte j < W is byte j of the word at the read pointer, byte W + j
-        # byte j of the word after it: each byte's select is a copy of the pointer.
-        read = _WordPointer(words, w, "read", copies=w)
+        read = _WordPointer(words, w, "read")
         source = self.source
         level = source.level
 
-        def byte_of_word(lane, word):
-            return Array(ring[w * i + lane] for i in range(words))[word]
-
+        word_values = Array(ring.as_value()[8 * w * i:8 * w * (i + 1)] for i in range(words))
         room = Signal(init=1)  # level <= capacity - R, kept with the level
         m.d.comb += [
-            source.window.eq(Cat(
-                *(byte_of_word(lane, read.word_copies[lane]) for lane in range(w)),
-                *(byte_of_word(lane, read.next_word_copies[lane]) for lane in range(w)))),
+            source.window.eq(Cat(word_values[read.word], word_values[read.next_word])),
             source.offset.eq(read.offset),
             self.row.ready.eq(room),
         ]

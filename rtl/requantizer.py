@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 from .config import NpuConfig
 from .isa import QuantParams
 from .multiplier import registered_multiply
-from .pipeline import delay
+from .pipeline import REPLICA_MARK, delay
 
 __all__ = ["Requantizer", "requantized_row_layout", "REQUANTIZER_LATENCY",
            "MULTIPLIERS_PER_LANE"]
@@ -111,16 +111,22 @@ class _Lane(Elaboratable):
         # 8: round half to even; the clamp's limits moved by the zero point, registered from
         # stage 8's parameters for stage 9.
         rounded = Signal(signed(65), reset_less=True)
+        # A copy of its low 10 bits for the limits' comparators: the 65-bit register sits
+        # by its adder's carry chain, and the comparators may be placed far from it (4.4 ns
+        # of routing on one seed); the low bits leave the chain first, so the copy's input
+        # has time to travel.
+        rounded_low = Signal(signed(10), name=f"rounded_low_{REPLICA_MARK}", reset_less=True)
         limit_below = Signal(signed(10), reset_less=True)
         limit_above = Signal(signed(10), reset_less=True)
-        m.d.sync += [rounded.eq(floor + (half_bit & (sticky | floor[0]))),
+        rounding = floor + (half_bit & (sticky | floor[0]))
+        m.d.sync += [rounded.eq(rounding), rounded_low.eq(rounding[:10]),
                      limit_below.eq(params[6].qmin - params[6].zero_point),
                      limit_above.eq(params[6].qmax - params[6].zero_point)]
         # 9: range test. The limits are int10, so the 65-bit value need not be compared
         # whole: whether it lies within int10 is an AND / OR of its high bits (LUTs, no carry
         # chain), and only its low 10 bits meet the limits' comparators.
         high = rounded[9:]
-        low_10 = rounded[:10].as_signed()
+        low_10 = rounded_low
         within_int10 = Signal(reset_less=True)
         negative = Signal(reset_less=True)
         low_below = Signal(reset_less=True)
