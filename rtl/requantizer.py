@@ -114,16 +114,19 @@ class _Lane(Elaboratable):
         # A copy of its low 10 bits for the limits' comparators: the 65-bit register sits
         # by its adder's carry chain, and the comparators may be placed far from it (4.4 ns
         # of routing on one seed); the low bits leave the chain first, so the copy's input
-        # has time to travel. One flip-flop per bit: yosys keeps a replica register whole
-        # only as single bits (a 10-bit copy was merged back into ``rounded``).
+        # has time to travel. The copy's bits are single flip-flops fed by an adder of their
+        # own (both named as replicas): yosys merged a copy of ``rounded``'s own bits back
+        # into it.
         rounded_low_bits = [Signal(name=f"rounded_low_{REPLICA_MARK}_{bit}", reset_less=True)
                             for bit in range(10)]
         rounded_low = Cat(*rounded_low_bits).as_signed()
         limit_below = Signal(signed(10), reset_less=True)
         limit_above = Signal(signed(10), reset_less=True)
-        rounding = floor + (half_bit & (sticky | floor[0]))
-        m.d.sync += [rounded.eq(rounding),
-                     *(copy.eq(rounding[bit]) for bit, copy in enumerate(rounded_low_bits)),
+        round_up = half_bit & (sticky | floor[0])
+        low_sum = Signal(10, name=f"rounded_low_sum_{REPLICA_MARK}")
+        m.d.comb += low_sum.eq(floor[:10] + round_up)
+        m.d.sync += [rounded.eq(floor + round_up),
+                     *(copy.eq(low_sum[bit]) for bit, copy in enumerate(rounded_low_bits)),
                      limit_below.eq(params[6].qmin - params[6].zero_point),
                      limit_above.eq(params[6].qmax - params[6].zero_point)]
         # 9: range test. The limits are int10, so the 65-bit value need not be compared
