@@ -6,7 +6,8 @@
 #   make synth-check  the synthesis regression guard (CI): synth/baseline.json, +-10%
 # Variables: PYTHON (interpreter for the venv, 3.11+), NPU_SEED (re-run a random seed),
 #            SIM=verilator|icarus|all and N="4 8" for make sim;
-#            N=8 DEVICE=85k|45k|25k|up5k SEEDS=5 DESIGN=npu|core for make synth;
+#            N=8 DEVICE=85k|45k|25k|up5k SEEDS=5 DESIGN=npu|core JOBS=<seeds at once,
+#            default the cores> for make synth;
 #            N=8 QUICK=1 (shapes up to 256) for make bench.
 
 PYTHON ?= python3
@@ -37,7 +38,8 @@ bench: $(STAMP)
 	$(VPY) -m sim.bench $(if $(QUICK),--quick) --n $(or $(N),8)
 
 synth: $(STAMP)
-	$(VPY) -m synth.run --n $(or $(N),8) --device $(DEVICE) --seeds $(SEEDS) --design $(DESIGN)
+	$(VPY) -m synth.run --n $(or $(N),8) --device $(DEVICE) --seeds $(SEEDS) --design $(DESIGN) \
+		$(if $(JOBS),--jobs $(JOBS))
 
 synth-check: $(STAMP)
 	$(VPY) -m synth.check

@@ -43,7 +43,7 @@ def main(argv=None):
     for name, expected in baseline.items():
         options = argparse.Namespace(n=expected["n"], device=expected["device"],
                                      design=expected["design"], speed=expected["speed"],
-                                     seeds=1)
+                                     seeds=1, jobs=1)
         measured_name, entry = run(options)
         write_reports(measured_name, entry)
         measured = {key: entry[key] for key in AREA}

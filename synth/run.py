@@ -7,11 +7,13 @@ no pins and every path is register to register. Results go to ``build/synth/repo
 kept in the repository) and its table ``docs/synthesis.md``; tool logs
 stay in ``build/synth/<configuration>/``.
 
-Usage: ``python -m synth.run --n 8 --device 85k --seeds 5 [--design npu|core]``.
+Usage: ``python -m synth.run --n 8 --device 85k --seeds 5 [--design npu|core] [--jobs 2]``.
 """
 
 import argparse
+import concurrent.futures
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -135,6 +137,29 @@ def configuration(args):
                      lut_multiplier_rows=lut_multiplier_rows(args.n, args.design, dsp_blocks))
 
 
+def place_and_route(name, work, args, seed):
+    """nextpnr of ``work/top.json`` with ``seed``; the achieved Fmax in MHz. On the ECP5 it
+    also writes ``routed_seed<seed>.txt``: every register over the target, by routed arrival,
+    with where its path starts."""
+    family, device_flag, package, _ = DEVICES[args.device]
+    log(f"[synth] {name}: nextpnr-{family} seed {seed}/{args.seeds} ...")
+    pnr_args = [device_flag, "--package", package, "--json", "top.json",
+                "--freq", str(TARGET_MHZ), "--seed", str(seed), "--timing-allow-fail",
+                "--report", f"report_seed{seed}.json"]
+    if family == "ecp5":
+        pnr_args += ["--speed", str(args.speed), "--detailed-timing-report"]
+    seconds = tool(f"yowasp-nextpnr-{family}", pnr_args, work, f"nextpnr_seed{seed}.log")
+    report = json.loads((work / f"report_seed{seed}.json").read_text())
+    fmax = min(entry["achieved"] for entry in report["fmax"].values())
+    log(f"[synth] {name}: seed {seed}: {fmax:.1f} MHz ({seconds:.0f} s)")
+    if family == "ecp5":
+        lines = paths.routed_report(json.loads((work / "top.json").read_text()), report,
+                                    top=60, over=1000 / TARGET_MHZ)
+        (work / f"routed_seed{seed}.txt").write_text("\n".join(lines) + "\n")
+        log(f"[synth] {name}: seed {seed}: {lines[0]} ({work / f'routed_seed{seed}.txt'})")
+    return fmax
+
+
 def run(args):
     family, device_flag, package, _ = DEVICES[args.device]
     config = configuration(args)
@@ -164,26 +189,10 @@ def run(args):
         (work / "paths.txt").write_text("\n".join(lines) + "\n")
         log(f"[synth] {name}: path estimate: {lines[0]} ({work / 'paths.txt'})")
 
-    fmax = []
-    for seed in range(1, args.seeds + 1):
-        log(f"[synth] {name}: nextpnr-{family} seed {seed}/{args.seeds} ...")
-        pnr_args = [device_flag, "--package", package, "--json", "top.json",
-                    "--freq", str(TARGET_MHZ), "--seed", str(seed), "--timing-allow-fail",
-                    "--report", f"report_seed{seed}.json"]
-        if family == "ecp5":
-            # Routed arrivals at every endpoint, for routed_seed<K>.txt below.
-            pnr_args += ["--speed", str(args.speed), "--detailed-timing-report"]
-        seconds = tool(f"yowasp-nextpnr-{family}", pnr_args, work, f"nextpnr_seed{seed}.log")
-        report = json.loads((work / f"report_seed{seed}.json").read_text())
-        clocks = [entry["achieved"] for entry in report["fmax"].values()]
-        fmax.append(min(clocks))
-        log(f"[synth] {name}: seed {seed}: {fmax[-1]:.1f} MHz ({seconds:.0f} s)")
-        if family == "ecp5":
-            # Every register over the target, by routed arrival, with where its path starts.
-            lines = paths.routed_report(json.loads((work / "top.json").read_text()), report,
-                                        top=60, over=1000 / TARGET_MHZ)
-            (work / f"routed_seed{seed}.txt").write_text("\n".join(lines) + "\n")
-            log(f"[synth] {name}: seed {seed}: {lines[0]} ({work / f'routed_seed{seed}.txt'})")
+    # nextpnr places on one core: seeds run ``--jobs`` at a time, reported in seed order.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        fmax = list(pool.map(lambda seed: place_and_route(name, work, args, seed),
+                             range(1, args.seeds + 1)))
 
     entry = {
         "design": args.design, "n": config.n, "device": args.device, "package": package,
@@ -250,6 +259,8 @@ def main(argv=None):
     parser.add_argument("--speed", type=int, choices=[6, 7, 8], default=6)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--design", choices=sorted(DESIGNS), default="npu")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                        help="seeds placed at once (nextpnr uses one core); default: the cores")
     args = parser.parse_args(argv)
     name, entry = run(args)
     write_reports(name, entry)
