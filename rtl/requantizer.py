@@ -133,7 +133,6 @@ class _Lane(Elaboratable):
         # whole: whether it lies within int10 is an AND / OR of its high bits (LUTs, no carry
         # chain), and only its low 10 bits meet the limits' comparators.
         high = rounded[9:]
-        low_10 = rounded_low
         within_int10 = Signal(reset_less=True)
         negative = Signal(reset_less=True)
         low_below = Signal(reset_less=True)
@@ -141,8 +140,8 @@ class _Lane(Elaboratable):
         in_range_value = Signal(signed(8), reset_less=True)
         m.d.sync += [within_int10.eq(high.all() | ~high.any()),
                      negative.eq(rounded[-1]),
-                     low_below.eq(low_10 < limit_below),
-                     low_above.eq(low_10 > limit_above),
+                     low_below.eq(rounded_low < limit_below),
+                     low_above.eq(rounded_low > limit_above),
                      in_range_value.eq(rounded[:8] + params[7].zero_point)]
         # 10: clamp (which saturates to int8 too).
         below = Mux(within_int10, low_below, negative)

@@ -161,7 +161,7 @@ def place_and_route(name, work, args, seed):
 
 
 def run(args):
-    family, device_flag, package, _ = DEVICES[args.device]
+    family, _, package, _ = DEVICES[args.device]
     config = configuration(args)
     name = f"{args.design}_{config.name}_{args.device}"
     work = BUILD_DIR / name
