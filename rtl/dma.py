@@ -531,17 +531,24 @@ class DmaWriter(_EngineBase):
             "window": data.ArrayLayout(8, 2 * w), "rotate": range(2 * w), "strobe": w,
             "last": 1}))
         staged_valid = Signal()
-        send = (~axi.wvalid | axi.wready) & staged_valid
-        with m.If(send):
-            window = staged.window.as_value()
-            m.d.sync += [
-                axi.wdata.eq((Cat(window, window) >> Cat(Const(0, 3), staged.rotate))[:8 * w]),
-                axi.wstrb.eq(staged.strobe),
-                axi.wlast.eq(staged.last),
-                axi.wvalid.eq(1),
-            ]
-        with m.Elif(axi.wready):
-            m.d.sync += axi.wvalid.eq(0)
+        # The W channel's registers have a skid register behind them, so a beat leaves
+        # ``staged`` on a register's say-so (``w_free``) and ``wready`` reaches only the W
+        # registers' enables, not ``load`` and, through ``take``, the source's pointers.
+        w_beat_layout = data.StructLayout({"data": 8 * w, "strobe": w, "last": 1})
+        rotated = Signal(w_beat_layout)
+        w_out = Signal(w_beat_layout)
+        window = staged.window.as_value()
+        m.d.comb += [
+            rotated.data.eq((Cat(window, window) >> Cat(Const(0, 3), staged.rotate))[:8 * w]),
+            rotated.strobe.eq(staged.strobe),
+            rotated.last.eq(staged.last),
+            axi.wdata.eq(w_out.data),
+            axi.wstrb.eq(w_out.strobe),
+            axi.wlast.eq(w_out.last),
+        ]
+        w_free, w_skid_valid = skid_buffer(m, rotated, staged_valid, w_out, axi.wvalid,
+                                           axi.wready, "w")
+        send = staged_valid & w_free
 
         # Whether the source holds the head beat's bytes, kept as registers so no level
         # comparison runs through ``take`` into the source's pointer enables. Both may say
@@ -574,6 +581,6 @@ class DmaWriter(_EngineBase):
         m.d.sync += awaiting_response.eq(awaiting_response + accepted - response)
         m.d.comb += self.busy.eq(transfer_held | planner.busy | slot_valid |
                                  (to_send.level != 0) |
-                                 planned_beats | staged_valid | axi.wvalid |
+                                 planned_beats | staged_valid | axi.wvalid | w_skid_valid |
                                  (awaiting_response != 0))
         return m
