@@ -78,11 +78,12 @@ class TokenCounter(wiring.Component):
     Members
     -------
     give, take : In(1)
-        One token more / one less (``take`` only while ``available``); both are counted a
+        One token more / one less (``take`` only while ``available``, and never in two
+        cycles in a row: every unit spends cycles between instructions); both are counted a
         cycle later.
     available : Out(1)
-        A token may be taken. A register that never over-reports: it follows the count a
-        cycle behind, and reads 0 in the cycle after a take.
+        A token may be taken: a register (the count is non-zero) that never over-reports to
+        a unit that keeps that rule; it may still read 1 in the cycle right after a take.
     """
 
     give: In(1)
@@ -94,9 +95,10 @@ class TokenCounter(wiring.Component):
         count = Signal(16)
         nonzero = Signal()  # count != 0, kept with it
         # ``give`` and ``take`` are registered before they reach the count, and ``available``
-        # is a register fed by the counter's state and ``take`` alone: the taking unit decides
-        # from a register and its decision ends in one, so no path runs from the counter to
-        # the unit and back in one cycle (they may be placed far apart).
+        # is a register fed by the counter's registers alone: the taking unit decides from a
+        # register and its decision ends in one (``taken``), so no path runs from the counter
+        # to the unit and back in one cycle, nor from the unit's decision through a gate here
+        # (they may be placed far apart).
         given = Signal()
         taken = Signal()
         m.d.sync += [given.eq(self.give), taken.eq(self.take)]
@@ -108,8 +110,10 @@ class TokenCounter(wiring.Component):
         with m.Elif(taken & ~given):
             m.d.sync += count.eq(count - 1)
             m.d.comb += nonzero_next.eq(count != 1)
-        # A take this cycle is not in ``nonzero_next`` yet (``taken`` applies it next cycle).
-        m.d.sync += [nonzero.eq(nonzero_next), self.available.eq(nonzero_next & ~self.take)]
+        # ``nonzero`` is the count's, a cycle behind the unit: a take shows from the cycle
+        # after next, which is why a unit may not take twice in a row.
+        m.d.sync += nonzero.eq(nonzero_next)
+        m.d.comb += self.available.eq(nonzero)
         return m
 
 
