@@ -168,6 +168,9 @@ class StoreUnit(wiring.Component):
         # and comparison should not start from that net.
         row_bytes_out = Signal(range(max(bytes_out.values()) + 1))
         token_given = Signal()
+        # In RUN, kept beside the FSM state: the read decision (the credit counter's and the
+        # read pointers' enable) starts from this flip-flop, not from the state's decode.
+        running = Signal()
         # The DRAM bytes of the instruction, MULTIPLY_LATENCY cycles after ``insn`` holds it
         # (a DSP block with its own registers on the ECP5): ready by SIZE, which follows
         # START and PARAMS, and loaded into ``bytes_to_supply`` there.
@@ -181,6 +184,18 @@ class StoreUnit(wiring.Component):
             self.quant_read.addr.eq(insn.quant_addr),
             self.quant_read.en.eq(1),
         ]
+
+        # The read decision, outside the FSM (``running`` stands for RUN). It does not wait
+        # for the writer's error flags (registers by the writer, far away): a row read as a
+        # writer fault is raised stays in this transfer, and the unit stops and is reset
+        # before anything else happens.
+        may_read = ~reads_done & credit_available & ~self.halt
+        m.d.comb += read_issued.eq(running & may_read & acc_row_in_range)
+        with m.If(read_issued):
+            m.d.sync += [acc_row.eq(acc_row + 1),
+                         acc_row_in_range.eq(acc_row < config.accumulator_depth - 1),
+                         bytes_to_supply.eq(bytes_to_supply - row_bytes_out),
+                         reads_done.eq(bytes_to_supply <= row_bytes_out)]
 
         with m.FSM(name="store"):
             with m.State("IDLE"):
@@ -225,29 +240,23 @@ class StoreUnit(wiring.Component):
                 m.d.sync += [params.eq(self.quant_read.data),
                              bytes_to_supply.eq(transfer_bytes),
                              row_bytes_out.eq(Mux(raw, bytes_out[StoreMode.RAW],
-                                                  bytes_out[StoreMode.REQUANT]))]
+                                                  bytes_out[StoreMode.REQUANT])),
+                             running.eq(1)]
                 m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += self.busy.eq(1)
-                may_read = ~reads_done & credit_available & ~self.halt
-                # The read decision does not wait for the writer's error flags (registers by
-                # the writer, far away): a row read as a writer fault is raised stays in this
-                # transfer, and the unit stops and is reset before anything else happens.
-                with m.If(may_read & acc_row_in_range):
-                    m.d.comb += read_issued.eq(1)
-                    m.d.sync += [acc_row.eq(acc_row + 1),
-                                 acc_row_in_range.eq(acc_row < config.accumulator_depth - 1),
-                                 bytes_to_supply.eq(bytes_to_supply - row_bytes_out),
-                                 reads_done.eq(bytes_to_supply <= row_bytes_out)]
                 with m.If(self.writer_response_error):
                     raise_fault("AXI_WRITE_ERROR")
+                    m.d.sync += running.eq(0)
                     m.next = "STOPPED"
                 with m.Elif(self.writer_wrap_error):
                     raise_fault("BAD_TRANSFER")
+                    m.d.sync += running.eq(0)
                     m.next = "STOPPED"
                 with m.Elif(~reads_done):
                     with m.If(may_read & ~acc_row_in_range):
                         raise_fault("SRAM_RANGE")
+                        m.d.sync += running.eq(0)
                         m.next = "STOPPED"
                 with m.Else():
                     # Nothing left in the read pipeline or the row buffer, all bytes written:
@@ -258,7 +267,7 @@ class StoreUnit(wiring.Component):
                                             (credits == STORE_ROW_BUFFER_DEPTH)),
                                  leftover_seen.eq(leftover)]
                     with m.If(drained):
-                        m.d.sync += drained.eq(0)
+                        m.d.sync += [drained.eq(0), running.eq(0)]
                         with m.If(leftover_seen):
                             raise_fault("BAD_TRANSFER")
                             m.next = "STOPPED"
