@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 from .config import NpuConfig
 from .isa import QuantParams
 from .multiplier import registered_multiply
-from .pipeline import REPLICA_MARK, delay
+from .pipeline import delay
 
 __all__ = ["Requantizer", "requantized_row_layout", "REQUANTIZER_LATENCY",
            "MULTIPLIERS_PER_LANE"]
@@ -30,10 +30,11 @@ class _Lane(Elaboratable):
     6. coarse shift by whole bytes, keeping the byte below as a guard byte, and the sticky
        bit of everything below that;
     7. fine shift by 0..7 bits: the floor, the half bit and the rest of the sticky bit;
-    8. round half to even; the clamp's limits moved by the zero point, ``qmin - zero_point``
-       and ``qmax - zero_point`` (int10);
-    9. range test of the rounded value r: whether it lies within int10 (an AND / OR of its
-       high bits) and its low 10 bits against the moved limits; and the low byte of
+    8. round half to even (r); the floor's low 11 bits against the clamp's limits moved by
+       the zero point, ``qmin - zero_point`` and ``qmax - zero_point`` (int10, registered in
+       stage 7), once for each way of rounding;
+    9. range test of r: whether it lies within int10 (an AND / OR of its high bits) and,
+       chosen by the rounding, where it lies against the moved limits; and the low byte of
        r + zero_point (an 8-bit add: a value within [qmin, qmax] is an int8);
     10. clamp (which also saturates to int8): a choice.
 
@@ -108,30 +109,36 @@ class _Lane(Elaboratable):
             half_bit.eq(coarse_shifted[7:15].bit_select(fine_shift, 1)),
             sticky.eq(coarse_sticky | (coarse_shifted[:15] & below_half).any()),
         ]
-        # 8: round half to even; the clamp's limits moved by the zero point, registered from
-        # stage 8's parameters for stage 9.
+        # 8: round half to even, r = floor + round_up; and r's range test against the
+        # clamp's limits moved by the zero point (registered in stage 7 from its parameters),
+        # made on the floor before the rounding adder: r > L is floor >= L if rounding up and
+        # floor > L if not, both compared now and chosen by round_up in stage 9. The limits
+        # are int10 and the tests matter only when r lies within int10, and then the floor
+        # lies within int11: its low 11 bits meet the comparators, not the 65-bit sum (whose
+        # register sits by its carry chain, far from where the comparators may be placed).
+        limit_below = Signal(signed(10), reset_less=True)        # qmin - zero_point
+        limit_below_less_1 = Signal(signed(10), reset_less=True)  # qmin - zero_point - 1
+        limit_above = Signal(signed(10), reset_less=True)        # qmax - zero_point
+        m.d.sync += [limit_below.eq(params[5].qmin - params[5].zero_point),
+                     limit_below_less_1.eq(params[5].qmin - params[5].zero_point - 1),
+                     limit_above.eq(params[5].qmax - params[5].zero_point)]
         rounded = Signal(signed(65), reset_less=True)
-        # A copy of its low 10 bits for the limits' comparators: the 65-bit register sits
-        # by its adder's carry chain, and the comparators may be placed far from it (4.4 ns
-        # of routing on one seed); the low bits leave the chain first, so the copy's input
-        # has time to travel. The copy's bits are single flip-flops fed by an adder of their
-        # own (both named as replicas): yosys merged a copy of ``rounded``'s own bits back
-        # into it.
-        rounded_low_bits = [Signal(name=f"rounded_low_{REPLICA_MARK}_{bit}", reset_less=True)
-                            for bit in range(10)]
-        rounded_low = Cat(*rounded_low_bits).as_signed()
-        limit_below = Signal(signed(10), reset_less=True)
-        limit_above = Signal(signed(10), reset_less=True)
         round_up = half_bit & (sticky | floor[0])
-        low_sum = Signal(10, name=f"rounded_low_sum_{REPLICA_MARK}")
-        m.d.comb += low_sum.eq(floor[:10] + round_up)
+        rounds_up = Signal(reset_less=True)
+        floor_low = floor[:11].as_signed()
+        above_if_up = Signal(reset_less=True)    # floor + 1 > limit_above
+        above_if_down = Signal(reset_less=True)  # floor > limit_above
+        below_if_up = Signal(reset_less=True)    # floor + 1 < limit_below
+        below_if_down = Signal(reset_less=True)  # floor < limit_below
         m.d.sync += [rounded.eq(floor + round_up),
-                     *(copy.eq(low_sum[bit]) for bit, copy in enumerate(rounded_low_bits)),
-                     limit_below.eq(params[6].qmin - params[6].zero_point),
-                     limit_above.eq(params[6].qmax - params[6].zero_point)]
-        # 9: range test. The limits are int10, so the 65-bit value need not be compared
-        # whole: whether it lies within int10 is an AND / OR of its high bits (LUTs, no carry
-        # chain), and only its low 10 bits meet the limits' comparators.
+                     rounds_up.eq(round_up),
+                     above_if_up.eq(floor_low >= limit_above),
+                     above_if_down.eq(floor_low > limit_above),
+                     below_if_up.eq(floor_low < limit_below_less_1),
+                     below_if_down.eq(floor_low < limit_below)]
+        # 9: range test. Whether r lies within int10 is an AND / OR of its high bits (LUTs,
+        # no carry chain); within it, r's place against the limits is a choice of stage 8's
+        # comparisons.
         high = rounded[9:]
         within_int10 = Signal(reset_less=True)
         negative = Signal(reset_less=True)
@@ -140,8 +147,8 @@ class _Lane(Elaboratable):
         in_range_value = Signal(signed(8), reset_less=True)
         m.d.sync += [within_int10.eq(high.all() | ~high.any()),
                      negative.eq(rounded[-1]),
-                     low_below.eq(rounded_low < limit_below),
-                     low_above.eq(rounded_low > limit_above),
+                     low_below.eq(Mux(rounds_up, below_if_up, below_if_down)),
+                     low_above.eq(Mux(rounds_up, above_if_up, above_if_down)),
                      in_range_value.eq(rounded[:8] + params[7].zero_point)]
         # 10: clamp (which saturates to int8 too).
         below = Mux(within_int10, low_below, negative)

@@ -100,3 +100,30 @@ def test_requantizer_rounds_exact_halves_and_near_halves():
     acc = acc.astype(np.int32)
     cases = [case(acc[row], multiplier[row], shift[row]) for row in range(rows)]
     run_requantizer(acc, cases)
+
+
+def test_requantizer_clamps_at_the_limits_and_the_int10_edges():
+    """Rounded values just around the moved limits (qmin - zero_point, qmax - zero_point) and
+    the ends of int10, reached by rounding up and by rounding down: the RTL compares the floor
+    with the limits before it rounds, and the low bits only where the value lies within
+    int10."""
+    seed = 5150
+    print(f"seed={seed}")
+    rng = np.random.default_rng(seed)
+    rows = 500
+    # multiplier 2**30, shift 0: r = round_half_even(acc / 2), so acc = 2t + 1 is a tie
+    # next to t and t + 1.
+    multiplier = np.full(N, 1 << 30)
+    shift = np.zeros(N, dtype=np.int64)
+    acc = np.zeros((rows, N), dtype=np.int64)
+    cases = []
+    for row in range(rows):
+        zero_point = int(rng.integers(-128, 128))
+        qmin, qmax = sorted(int(v) for v in rng.integers(-128, 128, size=2))
+        targets = [qmin - zero_point, qmax - zero_point, -512, 511, -513, 512]
+        for lane in range(N):
+            target = int(rng.choice(targets))
+            acc[row, lane] = 2 * target + int(rng.integers(-4, 5))
+        cases.append(case(acc[row].astype(np.int32), multiplier, shift, zero_point, qmin,
+                          qmax))
+    run_requantizer(acc.astype(np.int32), cases)
