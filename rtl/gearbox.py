@@ -14,7 +14,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
 __all__ = ["ByteChunk", "ByteSourceSignature", "first_bytes", "row_bytes", "ring_bytes",
-           "RowPacker", "RowUnpacker"]
+           "RowPacker", "RowUnpacker", "RowSplitter", "split_pieces"]
 
 
 def row_bytes(layout):
@@ -277,4 +277,61 @@ class RowUnpacker(_Ring):
                          room.eq(level_in <= capacity - r + source.take_count)]
         with m.Else():
             m.d.sync += [level.eq(level_in), room.eq(level_in <= capacity - r)]
+        return m
+
+
+def split_pieces(row_bytes, chunk_bytes, most=4):
+    """Pieces to split rows of R bytes into before a ``RowUnpacker``: the most (of ``most``
+    and its halves) that still leaves each piece at least W bytes, so the unpacker is fed at
+    the bus's rate by a ring a fraction of the size; 1 if R is not a multiple of them."""
+    pieces = most
+    while pieces > 1 and (row_bytes % pieces or row_bytes // pieces < chunk_bytes):
+        pieces //= 2
+    return pieces
+
+
+class RowSplitter(wiring.Component):
+    """Splits each row of R bytes into ``pieces`` rows of R / pieces bytes, in order, one a
+    cycle: a register holding the row, shifted down a piece at a time (no multiplexer).
+    ``row_in.ready`` is the register's emptiness, or its last piece leaving.
+
+    Members
+    -------
+    row_in : In(stream.Signature(ArrayLayout(8, R)))
+    row_out : Out(stream.Signature(ArrayLayout(8, R / pieces)))
+    holding : Out(1)
+        A piece is held (for the STORE unit's end-of-transfer check).
+    """
+
+    def __init__(self, *, row_bytes, pieces):
+        if pieces < 1 or row_bytes % pieces:
+            raise ValueError(f"{row_bytes} bytes do not split into {pieces} pieces")
+        self._r = row_bytes
+        self._pieces = pieces
+        super().__init__({
+            "row_in": In(stream.Signature(data.ArrayLayout(8, row_bytes))),
+            "row_out": Out(stream.Signature(data.ArrayLayout(8, row_bytes // pieces))),
+            "holding": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        piece_bits = 8 * self._r // self._pieces
+        held = Signal(8 * self._r, reset_less=True)
+        full = Signal()
+        on_last = Signal()  # the piece shown is the row's last, kept with the count
+        left = Signal(range(self._pieces))  # pieces after the one shown
+        m.d.comb += [self.row_out.payload.eq(held[:piece_bits]),
+                     self.row_out.valid.eq(full),
+                     self.holding.eq(full)]
+        sent = self.row_out.valid & self.row_out.ready
+        m.d.comb += self.row_in.ready.eq(~full | (on_last & self.row_out.ready))
+        with m.If(self.row_in.valid & self.row_in.ready):
+            m.d.sync += [held.eq(self.row_in.payload), full.eq(1),
+                         left.eq(self._pieces - 1), on_last.eq(self._pieces == 1)]
+        with m.Elif(sent):
+            m.d.sync += [held.eq(held >> piece_bits), left.eq(left - 1),
+                         on_last.eq(left == 1)]
+            with m.If(on_last):
+                m.d.sync += full.eq(0)
         return m

@@ -11,7 +11,8 @@ from .block_ram import BLOCK_RAM_READ_LATENCY
 from .config import NpuConfig
 from .dma import Transfer, transfer_is_empty, transfer_of
 from .fetch import Fault, QueueEntry, fault_raiser
-from .gearbox import ByteSourceSignature, RowUnpacker, ring_bytes, row_bytes
+from .gearbox import (ByteSourceSignature, RowSplitter, RowUnpacker, ring_bytes, row_bytes,
+                      split_pieces)
 from .isa import StoreInstruction, StoreMode
 from .load_unit import quant_row_layout
 from .multiplier import registered_multiply
@@ -56,10 +57,18 @@ class StoreUnit(wiring.Component):
     def __init__(self, config: NpuConfig):
         self._config = config
         w = config.bus_bytes
-        # Bytes a row leaves as, per mode; the writer's source is the larger unpacker's ring.
+        # Bytes a row leaves as, per mode. A raw row (4N bytes) is split into pieces of at
+        # least W bytes on its way to its unpacker, whose ring (the window multiplexer in
+        # front of the writer) then holds a few pieces instead of a few whole rows. The
+        # writer's source is the larger unpacker's ring.
         self._bytes_out = {StoreMode.REQUANT: row_bytes(requantized_row_layout(config)),
                            StoreMode.RAW: row_bytes(accumulator_row_layout(config))}
-        self._source_capacity = max(ring_bytes(w, size) for size in self._bytes_out.values())
+        self._pieces = {StoreMode.REQUANT: 1,
+                        StoreMode.RAW: split_pieces(self._bytes_out[StoreMode.RAW], w)}
+        self._unpacked_bytes = {mode: size // self._pieces[mode]
+                                for mode, size in self._bytes_out.items()}
+        self._source_capacity = max(ring_bytes(w, size)
+                                    for size in self._unpacked_bytes.values())
         super().__init__({
             "queue": In(stream.Signature(QueueEntry)),
             "halt": In(1),
@@ -117,28 +126,38 @@ class StoreUnit(wiring.Component):
         ]
         bytes_out = self._bytes_out
         unpackers = {mode: RowUnpacker(chunk_bytes=w, row_bytes=size)
-                     for mode, size in bytes_out.items()}
+                     for mode, size in self._unpacked_bytes.items()}
         writer_source = self.writer_source
         # Which unpacker is active, one-hot, in registers of its own (always equal to
         # ``insn.mode == mode``, also out of reset): the mode register also selects every bit
         # of the row buffer's input, and the writer's handshake should not start from that net.
         unpacking = {mode: Signal(name=f"unpacking_{mode.name.lower()}", init=mode.value == 0)
                      for mode in unpackers}
+        held_pieces = []  # a splitter's, not yet in its unpacker
         for mode, unpacker in unpackers.items():
-            m.submodules[f"unpacker_{mode.name.lower()}"] = unpacker
+            name = mode.name.lower()
+            m.submodules[f"unpacker_{name}"] = unpacker
             active = unpacking[mode]
             m.d.comb += [unpacker.source.take.eq(active & writer_source.take),
                          unpacker.source.take_count.eq(writer_source.take_count)]
+            row_in = unpacker.row
+            if self._pieces[mode] > 1:
+                m.submodules[f"splitter_{name}"] = splitter = RowSplitter(
+                    row_bytes=bytes_out[mode], pieces=self._pieces[mode])
+                wiring.connect(m, splitter.row_out, unpacker.row)
+                row_in = splitter.row_in
+                held_pieces.append(splitter.holding)
             with m.If(active):
                 m.d.comb += [
-                    unpacker.row.payload.eq(rows.r_data[:8 * bytes_out[mode]]),
-                    unpacker.row.valid.eq(rows.r_rdy),
-                    rows.r_en.eq(unpacker.row.ready),
+                    row_in.payload.eq(rows.r_data[:8 * bytes_out[mode]]),
+                    row_in.valid.eq(rows.r_rdy),
+                    rows.r_en.eq(row_in.ready),
                     writer_source.window.eq(unpacker.source.window),
                     writer_source.offset.eq(unpacker.source.offset),
                     writer_source.level.eq(unpacker.source.level),
                 ]
-        leftover = writer_source.level != 0  # the active unpacker's
+        # Bytes of the transfer not written: in the active unpacker or a splitter.
+        leftover = (writer_source.level != 0) | Cat(*held_pieces).any()
 
         # Rows may be read while the buffer, counting rows already in the pipeline, has room.
         # A row leaving the buffer (by the writer) is counted a cycle late, and whether any
