@@ -73,8 +73,13 @@ class ComputeUnit(wiring.Component):
         act_end = Signal(17)
         acc_end = Signal(17)
         in_range = Signal()
-        tokens_ready = ((~deps.pop_prev | self.load_token_available) &
-                        (~deps.pop_next | self.store_token_available))
+        # Whether the tokens the instruction pops are there, a register a cycle behind the
+        # counters: ISSUE's take (which runs to both counters) starts from flip-flops. Only
+        # this unit takes these tokens, so a late view never over-reports, and it is fresh
+        # again by the next ISSUE (a take is followed by IDLE, SUM and CHECK).
+        tokens_ready = Signal()
+        m.d.sync += tokens_ready.eq((~deps.pop_prev | self.load_token_available) &
+                                    (~deps.pop_next | self.store_token_available))
 
         raise_fault = fault_raiser(m, self, instruction_index=index)
         with m.FSM(name="compute"):

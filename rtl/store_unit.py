@@ -99,8 +99,12 @@ class StoreUnit(wiring.Component):
         m = Module()
         config = self._config
         w = config.bus_bytes
-        insn = Signal(StoreInstruction)
-        index = Signal(32)
+        # The instruction, its parameters and the read position are loaded before they are
+        # used, so they have no reset: the unit's reset net (a replica's flip-flop through
+        # a LUT, with the chip's reset, to every LSR pin of the unit) reaches only its
+        # control flip-flops.
+        insn = Signal(StoreInstruction, reset_less=True)
+        index = Signal(32, reset_less=True)
         raw = insn.mode == StoreMode.RAW
 
         raise_fault = fault_raiser(m, self, instruction_index=index)
@@ -108,7 +112,7 @@ class StoreUnit(wiring.Component):
         # Datapath: acc read (ACCUMULATOR_READ_LATENCY) -> requantizer or delay
         # (REQUANTIZER_LATENCY) -> buffer.
         m.submodules.requantizer = requantizer = Requantizer(config)
-        params = Signal(quant_row_layout(config))
+        params = Signal(quant_row_layout(config), reset_less=True)
         read_issued = Signal()
         read_valid = delay(m, read_issued, ACCUMULATOR_READ_LATENCY, "read_valid")
         m.d.comb += [
@@ -174,9 +178,9 @@ class StoreUnit(wiring.Component):
         # Kept as registers beside the reads, so the read decision starts from flip-flops:
         # the accumulator row to read next, the DRAM bytes its rows have yet to supply, and
         # whether they have all been supplied (the last read covered the rest).
-        acc_row = Signal(18)
+        acc_row = Signal(18, reset_less=True)
         acc_row_in_range = Signal()  # acc_row < accumulator depth, kept with it
-        bytes_to_supply = Signal(32)
+        bytes_to_supply = Signal(32, reset_less=True)
         reads_done = Signal()
         empty_transfer = Signal()
         quant_out_of_range = Signal()
@@ -185,7 +189,7 @@ class StoreUnit(wiring.Component):
         # DRAM bytes per accumulator row in this mode, a register set in SIZE: the mode
         # register fans out to the row buffer's input, and the read decision's subtraction
         # and comparison should not start from that net.
-        row_bytes_out = Signal(range(max(bytes_out.values()) + 1))
+        row_bytes_out = Signal(range(max(bytes_out.values()) + 1), reset_less=True)
         token_given = Signal()
         # In RUN, kept beside the FSM state: the read decision (the credit counter's and the
         # read pointers' enable) starts from this flip-flop, not from the state's decode.
