@@ -95,10 +95,10 @@ class TokenCounter(wiring.Component):
         count = Signal(16)
         nonzero = Signal()  # count != 0, kept with it
         # ``give`` and ``take`` are registered before they reach the count, and ``available``
-        # is a register fed by the counter's registers alone: the taking unit decides from a
-        # register and its decision ends in one (``taken``), so no path runs from the counter
-        # to the unit and back in one cycle, nor from the unit's decision through a gate here
-        # (they may be placed far apart).
+        # is the ``nonzero`` register: the taking unit decides from a register and its
+        # decision ends in one (``taken``), so no path runs from the counter to the unit and
+        # back in one cycle, nor from the unit's decision through a gate here (they may be
+        # placed far apart).
         given = Signal()
         taken = Signal()
         m.d.sync += [given.eq(self.give), taken.eq(self.take)]

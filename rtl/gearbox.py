@@ -319,19 +319,17 @@ class RowSplitter(wiring.Component):
         piece_bits = 8 * self._r // self._pieces
         held = Signal(8 * self._r, reset_less=True)
         full = Signal()
-        on_last = Signal()  # the piece shown is the row's last, kept with the count
         left = Signal(range(self._pieces))  # pieces after the one shown
+        on_last = left == 0
         m.d.comb += [self.row_out.payload.eq(held[:piece_bits]),
                      self.row_out.valid.eq(full),
                      self.holding.eq(full)]
         sent = self.row_out.valid & self.row_out.ready
         m.d.comb += self.row_in.ready.eq(~full | (on_last & self.row_out.ready))
         with m.If(self.row_in.valid & self.row_in.ready):
-            m.d.sync += [held.eq(self.row_in.payload), full.eq(1),
-                         left.eq(self._pieces - 1), on_last.eq(self._pieces == 1)]
+            m.d.sync += [held.eq(self.row_in.payload), full.eq(1), left.eq(self._pieces - 1)]
         with m.Elif(sent):
-            m.d.sync += [held.eq(held >> piece_bits), left.eq(left - 1),
-                         on_last.eq(left == 1)]
+            m.d.sync += [held.eq(held >> piece_bits), left.eq(left - 1)]
             with m.If(on_last):
                 m.d.sync += full.eq(0)
         return m

@@ -119,8 +119,8 @@ class _Lane(Elaboratable):
         limit_below = Signal(signed(10), reset_less=True)        # qmin - zero_point
         limit_below_less_1 = Signal(signed(10), reset_less=True)  # qmin - zero_point - 1
         limit_above = Signal(signed(10), reset_less=True)        # qmax - zero_point
-        m.d.sync += [limit_below.eq(params[5].qmin - params[5].zero_point),
-                     limit_below_less_1.eq(params[5].qmin - params[5].zero_point - 1),
+        moved_qmin = params[5].qmin - params[5].zero_point
+        m.d.sync += [limit_below.eq(moved_qmin), limit_below_less_1.eq(moved_qmin - 1),
                      limit_above.eq(params[5].qmax - params[5].zero_point)]
         rounded = Signal(signed(65), reset_less=True)
         round_up = half_bit & (sticky | floor[0])

@@ -147,7 +147,6 @@ def test_splitter_hands_out_every_piece_in_order_one_a_cycle(row_bytes, pieces):
     rng = np.random.default_rng(seed)
     rows = 40
     stream_bytes = [int(b) for b in rng.integers(0, 256, rows * row_bytes)]
-    piece_bytes = row_bytes // pieces
     dut = RowSplitter(row_bytes=row_bytes, pieces=pieces)
     received = []
 
