@@ -111,6 +111,8 @@ class BurstPlanner(wiring.Component):
         # Kept: the cursor is lane-aligned after every burst but a row's last.
         to_max_burst = Signal(range(max_burst_bytes + 1))
         last_row = Signal()   # rows_left == 1, kept
+        # rows_left == 2, kept too: the next row's ``last`` then has no 16-bit compare.
+        next_row_last = Signal()
         row_fits_page = Signal()    # row_left <= page_left
         row_fits_burst = Signal()   # row_left <= to_max_burst
         page_fits_burst = Signal()  # page_left <= to_max_burst
@@ -200,6 +202,7 @@ class BurstPlanner(wiring.Component):
                         bytes_per_row.eq(payload.bytes_per_row),
                         rows_left.eq(payload.rows),
                         last_row.eq(payload.rows == 1),
+                        next_row_last.eq(payload.rows == 2),
                         stride.eq(payload.stride),
                     ]
                     m.next = "FIRST"
@@ -236,10 +239,11 @@ class BurstPlanner(wiring.Component):
                             *start_row(next_row_addr),
                             row_left.eq(bytes_per_row),
                             rows_left.eq(rows_left - 1),
-                            last_row.eq(rows_left == 2),
+                            last_row.eq(next_row_last),
+                            next_row_last.eq(rows_left == 3),
                             *limits(next_row_fits_page, next_row_fits_burst,
-                                    next_page_fits_burst, rows_left == 2),
-                            row_end_wraps.eq((rows_left != 2) &
+                                    next_page_fits_burst, next_row_last),
+                            row_end_wraps.eq(~next_row_last &
                                              (next_row_addr + stride)[32]),
                         ]
                     with m.Elif(page_fits_burst):

@@ -95,11 +95,17 @@ class LoadUnit(wiring.Component):
 
         insn = Signal(LoadInstruction)
         index = Signal(32)
-        # The target row the packer's next row goes to, and whether it exists, both kept a
+        # The target row each packer's next row goes to, and whether it exists, both kept a
         # row ahead so that the range check is a register, not an adder and a comparator in
-        # front of the packer's pop.
-        address = Signal(17)
-        address_in_range = Signal()
+        # front of the packer's pop. One pair per target: each is enabled by its own packer's
+        # pop alone and compared with its own depth, so the three packers (placed apart)
+        # do not meet at one register.
+        # Only as wide as the target's rows: an address out of range is never written to
+        # (its flag is clear) nor advanced.
+        address = {target: Signal(range(depth), name=f"address_{target.name.lower()}")
+                   for target, (_, depth) in targets.items()}
+        address_in_range = {target: Signal(name=f"address_in_range_{target.name.lower()}")
+                            for target in targets}
         transfer_sent = Signal()
         all_in = Signal()
         empty_transfer = Signal()
@@ -152,10 +158,9 @@ class LoadUnit(wiring.Component):
                     m.next = "START"
             with m.State("START"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += address.eq(insn.sram_addr)
                 for target, (_, depth) in targets.items():
-                    with m.If(insn.target == target):
-                        m.d.sync += address_in_range.eq(insn.sram_addr < depth)
+                    m.d.sync += [address[target].eq(insn.sram_addr),
+                                 address_in_range[target].eq(insn.sram_addr < depth)]
                 wants_token = insn.header.deps.pop_next
                 with m.If(empty_transfer):
                     raise_fault("BAD_TRANSFER")
@@ -175,7 +180,7 @@ class LoadUnit(wiring.Component):
                 for target, packer in packers.items():
                     with m.If(feeding[target]):
                         m.d.comb += leftover.eq(packer.level != 0)
-                        with m.If(packer.row.valid & ~address_in_range):
+                        with m.If(packer.row.valid & ~address_in_range[target]):
                             raise_fault("SRAM_RANGE")
                             m.next = "STOPPED"
                 reader_done = transfer_sent & ~self.reader_busy
@@ -220,12 +225,12 @@ class LoadUnit(wiring.Component):
         m.d.sync += [self.spad_write.en.eq(0), self.quant_write.en.eq(0)]
         for target, (_, depth) in targets.items():
             packer = packers[target]
-            with m.If(feeding[target] & packer.row.valid & address_in_range):
-                self._write_row(m, target, address, packer)
+            with m.If(feeding[target] & packer.row.valid & address_in_range[target]):
+                self._write_row(m, target, address[target], packer)
                 with m.If(packer.row.ready):
                     # address + 1 < depth, as a comparison with a constant (no adder in front).
-                    m.d.sync += [address.eq(address + 1),
-                                 address_in_range.eq(address < depth - 1)]
+                    m.d.sync += [address[target].eq(address[target] + 1),
+                                 address_in_range[target].eq(address[target] < depth - 1)]
         return m
 
     def _write_row(self, m, target, address, packer):
