@@ -262,8 +262,10 @@ class BurstPlanner(wiring.Component):
 
 
 def _in_flight_layout(bus_bytes):
+    # ``single`` is beats == 1, decided as the burst goes out so the beat planner's last-beat
+    # flag is a register and a multiplexer.
     return data.StructLayout({"offset": range(bus_bytes), "bytes": range(1, PAGE_BYTES + 1),
-                              "beats": range(1, MAX_AXI_BEATS + 1)})
+                              "beats": range(1, MAX_AXI_BEATS + 1), "single": 1})
 
 
 def engine_params(config):
@@ -360,12 +362,13 @@ class _EngineBase(wiring.Component):
         first_beat = Signal(init=1)
         bytes_left = Signal(range(PAGE_BYTES + 1))
         beats_left = Signal(range(MAX_AXI_BEATS + 1))
+        one_beat_left = Signal()  # beats_left == 1, kept
         planned = Signal(beat_layout)
         first_lanes = Signal(range(w + 1))
         m.d.comb += [
             first_lanes.eq(w - head.offset),
             planned.start_lane.eq(Mux(first_beat, head.offset, 0)),
-            planned.last.eq(Mux(first_beat, head.beats == 1, beats_left == 1)),
+            planned.last.eq(Mux(first_beat, head.single, one_beat_left)),
             beats.w_data.eq(planned),
         ]
         with m.If(first_beat):
@@ -378,9 +381,10 @@ class _EngineBase(wiring.Component):
             m.d.sync += first_beat.eq(planned.last)
             with m.If(first_beat):
                 m.d.sync += [bytes_left.eq(head.bytes - first_lanes),
-                             beats_left.eq(head.beats - 1)]
+                             beats_left.eq(head.beats - 1), one_beat_left.eq(head.beats == 2)]
             with m.Else():
-                m.d.sync += [bytes_left.eq(bytes_left - w), beats_left.eq(beats_left - 1)]
+                m.d.sync += [bytes_left.eq(bytes_left - w), beats_left.eq(beats_left - 1),
+                             one_beat_left.eq(beats_left == 2)]
 
         beat = Signal(beat_layout)
         m.d.comb += beat.eq(beats.r_data)
@@ -425,7 +429,7 @@ class _EngineBase(wiring.Component):
         ]
         record = Signal(_in_flight_layout(self._bus_bytes))
         m.d.comb += [record.offset.eq(slot.offset), record.bytes.eq(slot.bytes),
-                     record.beats.eq(slot.beats),
+                     record.beats.eq(slot.beats), record.single.eq(slot.beats == 1),
                      in_flight.w_data.eq(record), in_flight.w_en.eq(accepted)]
         return accepted, queue.r_rdy
 
