@@ -292,8 +292,10 @@ def split_pieces(row_bytes, chunk_bytes, most=4):
 
 class RowSplitter(wiring.Component):
     """Splits each row of R bytes into ``pieces`` rows of R / pieces bytes, in order, one a
-    cycle: a register holding the row, shifted down a piece at a time (no multiplexer).
-    ``row_in.ready`` is the register's emptiness, or its last piece leaving.
+    cycle: a register holding the row, rotated down a piece at a time (no multiplexer).
+    A second row waits in a register behind it, so ``row_in.ready`` is that register's
+    emptiness (a flip-flop: the consumer's ready does not reach the producer) and a row
+    still follows the last piece of the one before without a gap.
 
     Members
     -------
@@ -320,16 +322,27 @@ class RowSplitter(wiring.Component):
         held = Signal(8 * self._r, reset_less=True)
         full = Signal()
         left = Signal(range(self._pieces))  # pieces after the one shown
-        on_last = left == 0
+        waiting = Signal(8 * self._r, reset_less=True)  # the next row
+        waiting_full = Signal()
         m.d.comb += [self.row_out.payload.eq(held[:piece_bits]),
                      self.row_out.valid.eq(full),
-                     self.holding.eq(full)]
-        sent = self.row_out.valid & self.row_out.ready
-        m.d.comb += self.row_in.ready.eq(~full | (on_last & self.row_out.ready))
-        with m.If(self.row_in.valid & self.row_in.ready):
-            m.d.sync += [held.eq(self.row_in.payload), full.eq(1), left.eq(self._pieces - 1)]
-        with m.Elif(sent):
-            m.d.sync += [held.eq(held >> piece_bits), left.eq(left - 1)]
-            with m.If(on_last):
-                m.d.sync += full.eq(0)
+                     self.row_in.ready.eq(~waiting_full),
+                     self.holding.eq(full)]  # a row waits only behind a held one
+        # The waiting register follows the input while it is empty (its enable a register);
+        # a row offered then stays there unless ``held`` takes it at once.
+        with m.If(~waiting_full):
+            m.d.sync += waiting.eq(self.row_in.payload)
+        # ``held`` takes a row whenever it has a slot, valid or not (``full`` says which), so
+        # its enables depend on its own flags and the consumer's ready alone. It rotates
+        # rather than shifts: no bit is cleared (a constant would become reset-pin logic).
+        slot = ~full | ((left == 0) & self.row_out.ready)
+        with m.If(slot):
+            m.d.sync += [held.eq(Mux(waiting_full, waiting, self.row_in.payload)),
+                         full.eq(waiting_full | self.row_in.valid), waiting_full.eq(0),
+                         left.eq(self._pieces - 1)]
+        with m.Else():
+            with m.If(self.row_out.ready):
+                m.d.sync += [held.eq(held.rotate_right(piece_bits)), left.eq(left - 1)]
+            with m.If(~waiting_full):
+                m.d.sync += waiting_full.eq(self.row_in.valid)
         return m

@@ -125,9 +125,11 @@ class LoadUnit(wiring.Component):
         chunk_valid = Signal()
         packers_ready = Cat(*(feeding[target] & packer.chunk.ready
                               for target, packer in packers.items())).any()
+        # Each copy loads on its own packer's room (a register), not on the fed packer's
+        # room chosen by ``feeding`` and ORed over the three.
         chunk_ready, chunk_skid_valid = skid_buffer(
-            m, Cat(*(self.chunk.payload for _ in targets)), self.chunk.valid,
-            Cat(*chunk.values()), chunk_valid, packers_ready, "chunk")
+            m, self.chunk.payload, self.chunk.valid, None, chunk_valid, packers_ready, "chunk",
+            copies=[(chunk[target], packer.chunk.ready) for target, packer in packers.items()])
         m.d.comb += self.chunk.ready.eq(chunk_ready)
         for target, packer in packers.items():
             m.d.comb += [packer.chunk.payload.eq(chunk[target]),

@@ -304,8 +304,12 @@ class NpuTop(wiring.Component):
         bytes_read = Signal(32)
         bytes_written = Signal(32)
         read_now = delay(m, load.chunk_bytes, 2, "bytes_read_now")
-        written_now = delay(m, Mux(writer.source.take, writer.source.take_count, 0), 2,
-                            "bytes_written_now")
+        # The take and its count are delayed apart and combined after the delay:
+        # the take arrives late (the writer's beat decision), and a Mux with 0 in front of a
+        # register becomes a reset-pin (LSR) net.
+        written_now = Mux(delay(m, writer.source.take, 2, "bytes_written_taken"),
+                          delay(m, writer.source.take_count, 2, "bytes_written_count",
+                                reset_less=True), 0)
         with m.If(fetch.start):
             m.d.sync += [bytes_read.eq(0), bytes_written.eq(0)]
         with m.Else():

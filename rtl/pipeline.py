@@ -36,12 +36,18 @@ def replicas(m, next_value, name, consumers):
     return copies
 
 
-def skid_buffer(m, payload, valid, out_payload, out_valid, out_ready, name, flush=0):
+def skid_buffer(m, payload, valid, out_payload, out_valid, out_ready, name, flush=0,
+                copies=()):
     """A registered stream stage with a skid register: ``payload``/``valid`` in,
     ``out_payload``/``out_valid`` (registers the caller declares) out, taken by
     ``out_ready``. The upstream's ready is the skid's emptiness, a register, so the
     downstream's ready reaches only this stage's enables; one item per cycle still.
-    ``flush`` empties both registers. Returns (ready, skid_valid)."""
+    ``flush`` empties both registers. Returns (ready, skid_valid).
+
+    ``copies`` are (register, ready) pairs: more output registers for consumers of which at
+    most one takes, each loaded on its own consumer's ``ready`` (``out_ready`` is then the
+    OR of them, gated by who is fed). The fed consumer's copy is exact; the others' are not
+    read. ``out_payload`` may be None when the copies are the whole output."""
     skid = Signal.like(payload, name=f"{name}_skid", reset_less=True)
     skid_valid = Signal(name=f"{name}_skid_valid")
     taken = valid & ~skid_valid
@@ -49,11 +55,17 @@ def skid_buffer(m, payload, valid, out_payload, out_valid, out_ready, name, flus
     with m.If(flush):
         m.d.sync += [out_valid.eq(0), skid_valid.eq(0)]
     with m.Elif(moves & skid_valid):
-        m.d.sync += [out_payload.eq(skid), out_valid.eq(1), skid_valid.eq(0)]
+        m.d.sync += [out_valid.eq(1), skid_valid.eq(0)]
     with m.Elif(moves):
-        m.d.sync += [out_payload.eq(payload), out_valid.eq(taken)]
+        m.d.sync += out_valid.eq(taken)
     with m.Elif(taken):
         m.d.sync += skid_valid.eq(1)
+    # The data registers load on their consumer's handshake alone (not the flush, which only
+    # matters to the flags): after a flush nothing they hold is read.
+    outputs = [(out_payload, out_ready)] if out_payload is not None else []
+    for register, ready in [*outputs, *copies]:
+        with m.If(~out_valid | ready):
+            m.d.sync += register.eq(Mux(skid_valid, skid, payload))
     # The skid register follows the input while it is empty, so its enable is a register
     # (not the upstream's valid and the downstream's ready, which may be far apart).
     with m.If(~skid_valid):
