@@ -121,6 +121,9 @@ class BurstPlanner(wiring.Component):
         row_done = Signal()         # row_fits_page & row_fits_burst
         last = Signal()             # row_done & last_row
         row_end_wraps = Signal()    # ~last_row & next_row_addr[32]
+        # row_done & ~last & ~row_end_wraps: the burst ends the row and the next row follows,
+        # one register for the row step's enable (which loads the row registers).
+        next_row_follows = Signal()
         burst_bytes = Signal(range(PAGE_BYTES + 1))
         with m.If(row_done):
             m.d.comb += burst_bytes.eq(row_left)
@@ -159,14 +162,15 @@ class BurstPlanner(wiring.Component):
         next_page = Cat(Const(0, 12), cursor[12:] + 1)
         burst_end = Cat(Const(0, lane_bits), cursor[lane_bits:]) + max_burst_bytes
 
-        def limits(fits_page, fits_burst, page_fits, is_last_row):
+        def limits(fits_page, fits_burst, page_fits, is_last_row, end_wraps):
             return [row_fits_page.eq(fits_page), row_fits_burst.eq(fits_burst),
                     page_fits_burst.eq(page_fits), row_done.eq(fits_page & fits_burst),
-                    last.eq(fits_page & fits_burst & is_last_row)]
+                    last.eq(fits_page & fits_burst & is_last_row),
+                    next_row_follows.eq(fits_page & fits_burst & ~is_last_row & ~end_wraps)]
 
-        def limits_compared():
+        def limits_compared(end_wraps):
             return limits(row_left <= page_left, row_left <= to_max_burst,
-                          page_left <= to_max_burst, last_row)
+                          page_left <= to_max_burst, last_row, end_wraps)
 
         # The next row's comparisons, from registers a burst ahead: with a = its address,
         # bytes_per_row <= PAGE_BYTES - a[:12] is a[:12] <= PAGE_BYTES - bytes_per_row, and
@@ -209,8 +213,10 @@ class BurstPlanner(wiring.Component):
             with m.State("FIRST"):
                 m.d.comb += self.busy.eq(1)
                 first_next_row = row_addr + stride
-                m.d.sync += [next_row_addr.eq(first_next_row), *limits_compared(),
-                             row_end_wraps.eq(~last_row & first_next_row[32]),
+                first_end_wraps = ~last_row & first_next_row[32]
+                m.d.sync += [next_row_addr.eq(first_next_row),
+                             *limits_compared(first_end_wraps),
+                             row_end_wraps.eq(first_end_wraps),
                              row_ever_fits_page.eq(bytes_per_row <= PAGE_BYTES),
                              row_ever_fits_burst.eq(bytes_per_row <= max_burst_bytes),
                              page_room.eq(PAGE_BYTES - bytes_per_row),
@@ -218,7 +224,7 @@ class BurstPlanner(wiring.Component):
                 m.next = "PLAN"
             with m.State("COMPARE"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += limits_compared()
+                m.d.sync += limits_compared(row_end_wraps)
                 m.next = "PLAN"
             with m.State("PLAN"):
                 m.d.comb += self.busy.eq(1)
@@ -229,30 +235,32 @@ class BurstPlanner(wiring.Component):
                 m.d.comb += self.burst.valid.eq(~wraps & ~self.abort)
                 # ``abort`` stops the burst and sends the FSM to IDLE but does not gate the
                 # registers (IDLE reloads them), so it stays out of their enables.
-                with m.If(~wraps & self.burst.ready):
-                    with m.If(last):
-                        m.next = "IDLE"
-                    with m.Elif(row_done):
-                        m.d.sync += [
-                            row_addr.eq(next_row_addr),
-                            next_row_addr.eq(next_row_addr + stride),
-                            *start_row(next_row_addr),
-                            row_left.eq(bytes_per_row),
-                            rows_left.eq(rows_left - 1),
-                            last_row.eq(next_row_last),
-                            next_row_last.eq(rows_left == 3),
-                            *limits(next_row_fits_page, next_row_fits_burst,
-                                    next_page_fits_burst, next_row_last),
-                            row_end_wraps.eq(~next_row_last &
-                                             (next_row_addr + stride)[32]),
-                        ]
-                    with m.Elif(page_fits_burst):
+                # The burst's outcomes, each enabled by registers and the queue's ready:
+                # ``last`` and ``next_row_follows`` exclude a wrapping row end already.
+                sent = ~cursor[32] & self.burst.ready
+                with m.If(sent & last):
+                    m.next = "IDLE"
+                with m.If(sent & next_row_follows):
+                    next_end_wraps = ~next_row_last & (next_row_addr + stride)[32]
+                    m.d.sync += [
+                        row_addr.eq(next_row_addr),
+                        next_row_addr.eq(next_row_addr + stride),
+                        *start_row(next_row_addr),
+                        row_left.eq(bytes_per_row),
+                        rows_left.eq(rows_left - 1),
+                        last_row.eq(next_row_last),
+                        next_row_last.eq(rows_left == 3),
+                        *limits(next_row_fits_page, next_row_fits_burst,
+                                next_page_fits_burst, next_row_last, next_end_wraps),
+                        row_end_wraps.eq(next_end_wraps),
+                    ]
+                with m.If(sent & ~row_done):
+                    with m.If(page_fits_burst):
                         # The burst ran to the page's end: the next starts a page.
                         m.d.sync += continue_row(next_page, after_page, PAGE_BYTES)
-                        m.next = "COMPARE"
                     with m.Else():
                         m.d.sync += continue_row(burst_end, after_burst, page_after_burst)
-                        m.next = "COMPARE"
+                    m.next = "COMPARE"
                 with m.If(wraps & ~self.abort):
                     m.d.sync += self.wrap_error.eq(1)
                     m.next = "IDLE"
