@@ -21,7 +21,7 @@ from amaranth.utils import exact_log2
 
 from .axi import AXI4Signature, Burst, Response
 from .gearbox import ByteChunk, ByteSourceSignature, first_bytes
-from .pipeline import REPLICA_MARK, skid_buffer
+from .pipeline import replicas, skid_buffer
 
 __all__ = ["Transfer", "transfer_of", "transfer_is_empty", "engine_params", "BurstPlanner",
            "DmaReader", "DmaWriter", "burst_layout"]
@@ -541,8 +541,7 @@ class DmaWriter(_EngineBase):
             self._beat_lanes(m, to_send)
         # The beat decision's own copy of ``discard``: that register also stops the planner
         # and the AW channel, and placed by them it was 4 ns of routing from ``load``.
-        beat_discard = Signal(name=f"discard_{REPLICA_MARK}_beats")
-        m.d.sync += beat_discard.eq(self.error | self.abort)
+        beat_discard = replicas(m, self.error | self.abort, "discard", ["beats"])["beats"]
         # Two register stages: a beat's window of source bytes is registered with how far
         # to rotate it (the source's word select ends there), then rotated straight to its
         # lanes into the W channel's registers (one shift for the source's byte offset and
