@@ -281,13 +281,30 @@ class FetchUnit(wiring.Component):
         slot_to = {opcode: slot.to[position] for position, opcode in enumerate(targets)}
 
         # Dispatch: the slot's instruction goes to its queue (``dispatched`` is its index);
-        # FINISH is always taken.
-        for queue in queues.values():
-            m.d.comb += [queue.payload.instruction.eq(slot.instruction),
-                         queue.payload.index.eq(dispatched)]
+        # FINISH is always taken. Each queue is fed through a skid stage: the queues sit by
+        # their units, across the die, and their write enables and levels start from the
+        # stage's registers, not from the FSM state and the slot decode. The stages add a
+        # cycle from dispatch to queue; DRAIN waits for them to empty before SETTLE.
+        stage_ready = {}
+        stage_valid = {}
+        stages_empty = []
+        for opcode, queue in queues.items():
+            name = opcode.name.lower()
+            payload = Signal(QueueEntry, name=f"{name}_dispatched")
+            m.d.comb += [payload.instruction.eq(slot.instruction),
+                         payload.index.eq(dispatched)]
+            stage_valid[opcode] = Signal(name=f"{name}_dispatch")
+            out_payload = Signal(QueueEntry, name=f"{name}_staged", reset_less=True)
+            out_valid = Signal(name=f"{name}_staged_valid")
+            stage_ready[opcode], skid_valid = skid_buffer(
+                m, payload, stage_valid[opcode], out_payload, out_valid, queue.ready,
+                f"{name}_stage")
+            m.d.comb += [queue.payload.eq(out_payload), queue.valid.eq(out_valid)]
+            stages_empty.append(~out_valid & ~skid_valid)
+        stages_empty = Cat(*stages_empty).all()
         target_ready = Signal()
         m.d.comb += target_ready.eq(slot_to[Opcode.FINISH] | Cat(
-            *(slot_to[opcode] & queue.ready for opcode, queue in queues.items())).any())
+            *(slot_to[opcode] & stage_ready[opcode] for opcode in queues)).any())
         dispatch = Signal()
         refill = Signal()
         m.d.comb += [refill.eq(buffer.r_rdy & ~full), buffer.r_en.eq(refill)]
@@ -315,13 +332,13 @@ class FetchUnit(wiring.Component):
                             raise_fault("ILLEGAL_INSTRUCTION", dispatched)
                             m.next = "STOPPED"
                         with m.Else():
-                            m.d.comb += [queue.valid.eq(slot_to[opcode])
-                                         for opcode, queue in queues.items()]
+                            m.d.comb += [stage_valid[opcode].eq(slot_to[opcode])
+                                         for opcode in queues]
                             m.d.comb += dispatch.eq(target_ready)
                             with m.If(slot_to[Opcode.FINISH]):
-                                m.next = "SETTLE"
+                                m.next = "DRAIN"
                     with m.Elif((remaining == 0) & fetch_idle & (free == FETCH_BUFFER_DEPTH)):
-                        m.next = "SETTLE"  # the program ended without FINISH
+                        m.next = "DRAIN"  # the program ended without FINISH
                 # Reader errors are checked beside dispatch, not in front of it, and win
                 # (written last): what was dispatched this cycle is reset with the rest.
                 with m.If(self.reader_response_error):
@@ -330,6 +347,11 @@ class FetchUnit(wiring.Component):
                 with m.Elif(self.reader_wrap_error):
                     raise_fault("BAD_TRANSFER", fetched)
                     m.next = "STOPPED"
+            with m.State("DRAIN"):
+                # Seen empty here, the stages' last push was a cycle or more ago: from
+                # SETTLE on, as without the stages, the queues' levels show it.
+                with m.If(stages_empty):
+                    m.next = "SETTLE"
             with m.State("SETTLE"):
                 m.next = "FINISH"  # ``all_idle`` has seen the last dispatch from here on
             with m.State("FINISH"):
