@@ -38,6 +38,9 @@ class NpuTop(wiring.Component):
 
     Members
     -------
+    clk, rst : In(1)
+        The clock and the synchronous reset. The NPU defines its clock domain itself: the
+        units' reset domains share this clock signal (see ``elaborate``).
     s_axil : In(AXI4LiteSignature)
         Registers (``rtl/regs/npu_regs.rdl``).
     m_axi : Out(AXI4Signature)
@@ -48,6 +51,8 @@ class NpuTop(wiring.Component):
     def __init__(self, config: NpuConfig = None):
         self._config = config = config or NpuConfig()
         super().__init__({
+            "clk": In(1),
+            "rst": In(1),
             "s_axil": In(AXI4LiteSignature(addr_width=REGISTER_ADDR_WIDTH)),
             "m_axi": Out(AXI4Signature(data_width=config.axi_data_width, id_width=1)),
             "irq": Out(1),
@@ -60,6 +65,14 @@ class NpuTop(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         config = self._config
+        # The clock is the ``clk`` port itself: each unit's domain below reuses the very same
+        # signal, so every flip-flop sees one clock edge (a clock copied through an
+        # assignment would arrive a delta cycle late in simulation, after the registers that
+        # feed the unit had already changed). In a design with a "sync" domain of its own,
+        # rename this one (DomainRenamer) and drive ``clk`` and ``rst``.
+        m.domains.sync = sync = ClockDomain("sync")
+        sync.clk = self.clk
+        sync.rst = self.rst
         m.submodules.registers = regs = RegisterBlock(addr_width=REGISTER_ADDR_WIDTH)
         wiring.connect(m, wiring.flipped(self.s_axil), regs.axil)
 
@@ -70,15 +83,25 @@ class NpuTop(wiring.Component):
         # registered once by the FSM before the copies, so the net that crosses the die runs
         # from a flip-flop, not from the FSM's next-state logic: a unit is in reset two
         # cycles after ``reset_next``.
+        #
+        # Each unit runs in a clock domain of its own whose reset is its copy alone, and the
+        # chip reset reaches the units through the decision: so the copy's flip-flop drives
+        # the reset pins of the unit's registers directly, where a second reset on the same
+        # domain (ResetInserter) would OR the two in a LUT in front of that long net. The
+        # units leave the chip reset two cycles after the rest (control, registers), which
+        # start only resets them again, three cycles before FETCH is started.
         reset_next = Signal()
-        reset_decided = delay(m, reset_next, 1, "reset_decided")
+        reset_decided = delay(m, reset_next | self.rst, 1, "reset_decided", reset_less=True)
         halt_next = Signal()
         halts = replicas(m, halt_next, "halt", ["control", "fetch", "load", "compute", "store",
                                                 "fetch_reader", "load_reader", "writer"])
 
         def unit(name, component):
-            unit_reset = replicas(m, reset_decided, "unit_reset", [name])[name]
-            m.submodules[name] = ResetInserter(unit_reset)(component)
+            domain = ClockDomain(name, local=True)
+            m.domains += domain
+            domain.clk = self.clk
+            domain.rst = replicas(m, reset_decided, "unit_reset", [name])[name]
+            m.submodules[name] = DomainRenamer({"sync": name})(component)
             return component
 
         engine = engine_params(config)

@@ -220,12 +220,14 @@ def routed_arrivals(timing_report):
     """Worst routed arrival (ns) at a data or enable input of each clocked cell, from a nextpnr
     report written with ``--detailed-timing-report``: {cell name: (ns, input port)}.
 
-    The report lists an endpoint's arrivals from every launch without saying which is which,
-    and the design's reset comes from a pin (``SerialIoWrapper``), an untimed launch. So
-    arrivals longer than the clocked critical path, which only that launch can make (through
-    a LUT that folds the reset into a data input), are left out, and so are reset inputs
-    (LSR) altogether: logic-driven synchronous resets go unseen here as a result; the
-    critical path nextpnr prints still covers them."""
+    The report lists an endpoint's arrivals from every launch without saying which is which.
+    A block with its own clock domain (the NPU) gets its reset from registers in
+    ``SerialIoWrapper``, so its reset (LSR) inputs are clocked paths like the others and are
+    ranked too: yosys folds logic into them (a synchronous clear, a unit's reset) and their
+    nets are long. Where the reset comes from a pin instead (the compute core), that untimed
+    launch reaches LSR and, through a LUT that folds the reset into a data input, data pins:
+    arrivals longer than the clocked critical path, which only it can make, are left out.
+    """
     if "detailed_net_timings" not in timing_report:
         raise ValueError("the nextpnr report has no detailed_net_timings: run nextpnr with "
                          "--detailed-timing-report")
@@ -233,7 +235,7 @@ def routed_arrivals(timing_report):
     worst = {}
     for net in timing_report["detailed_net_timings"]:
         for endpoint in net["endpoints"]:
-            if not endpoint["event"].startswith("posedge") or endpoint["port"] == "LSR":
+            if not endpoint["event"].startswith("posedge"):
                 continue
             arrival = max(endpoint["delay"])
             if arrival > longest_clocked:
