@@ -11,7 +11,7 @@ from .dma import Transfer
 from .gearbox import ByteChunk, RowPacker
 from .isa import (FORBIDDEN_DEPENDENCIES, INSTRUCTION_BITS, INSTRUCTION_BYTES,
                   INSTRUCTION_LAYOUTS, Header, Opcode, reserved_mask)
-from .pipeline import skid_buffer
+from .pipeline import delay, skid_buffer
 from .regmap import error_codes
 
 __all__ = ["QueueEntry", "Fault", "fault_raiser", "TokenCounter", "FetchUnit",
@@ -78,13 +78,20 @@ class TokenCounter(wiring.Component):
     Members
     -------
     give, take : In(1)
-        One token more / one less (``take`` only while ``available``, and never in two
-        cycles in a row: every unit spends cycles between instructions); both are counted a
-        cycle later.
+        One token more / one less (``take`` only while ``available``, and never within
+        ``INPUT_REGISTERS`` cycles after a take: every unit spends more cycles than that
+        between instructions); both are counted ``INPUT_REGISTERS`` cycles later.
     available : Out(1)
         A token may be taken: a register (the count is non-zero) that never over-reports to
-        a unit that keeps that rule; it may still read 1 in the cycle right after a take.
+        a unit that keeps that rule; it may still read 1 in the ``INPUT_REGISTERS`` cycles
+        right after a take.
     """
+
+    # ``give`` and ``take`` each pass two registers before they reach the count: the units'
+    # decisions are logic (state, handshakes, halt) and the counter sits between two units
+    # that may be placed far apart, so one register can sit by the deciding unit and the
+    # other by the count, with a cycle for the wire between.
+    INPUT_REGISTERS = 2
 
     give: In(1)
     take: In(1)
@@ -94,14 +101,11 @@ class TokenCounter(wiring.Component):
         m = Module()
         count = Signal(16)
         nonzero = Signal()  # count != 0, kept with it
-        # ``give`` and ``take`` are registered before they reach the count, and ``available``
-        # is the ``nonzero`` register: the taking unit decides from a register and its
-        # decision ends in one (``taken``), so no path runs from the counter to the unit and
-        # back in one cycle, nor from the unit's decision through a gate here (they may be
-        # placed far apart).
-        given = Signal()
-        taken = Signal()
-        m.d.sync += [given.eq(self.give), taken.eq(self.take)]
+        # ``available`` is the ``nonzero`` register: the taking unit decides from a register
+        # and its decision ends in one, so no path runs from the counter to the unit and
+        # back in one cycle.
+        given = delay(m, self.give, self.INPUT_REGISTERS, "given")
+        taken = delay(m, self.take, self.INPUT_REGISTERS, "taken")
         nonzero_next = Signal()
         m.d.comb += nonzero_next.eq(nonzero)
         with m.If(given & ~taken):
@@ -110,8 +114,8 @@ class TokenCounter(wiring.Component):
         with m.Elif(taken & ~given):
             m.d.sync += count.eq(count - 1)
             m.d.comb += nonzero_next.eq(count != 1)
-        # ``nonzero`` is the count's, a cycle behind the unit: a take shows from the cycle
-        # after next, which is why a unit may not take twice in a row.
+        # ``nonzero`` is the count's, INPUT_REGISTERS cycles behind the unit: a take shows
+        # from the cycle after that, which is the rule a unit keeps between takes.
         m.d.sync += nonzero.eq(nonzero_next)
         m.d.comb += self.available.eq(nonzero)
         return m
@@ -138,7 +142,8 @@ class FetchUnit(wiring.Component):
     load_queue, compute_queue, store_queue : Out(stream.Signature(QueueEntry))
     all_idle : In(1)
         Every unit and queue is empty and idle, and every transfer has completed (may be
-        two cycles old: FINISH looks at it from two cycles after the last dispatch on).
+        two cycles old: FINISH looks at it from two cycles after the last push into a queue
+        on).
     running : Out(1)
     done : Out(1)
         Pulse: the program finished.
