@@ -98,6 +98,10 @@ class BurstPlanner(wiring.Component):
         cursor = Signal(33)  # bit 32 set: the previous burst ended exactly at 2**32
         page_left = Signal(range(PAGE_BYTES + 1))  # PAGE_BYTES - cursor[:12], kept
         next_row_addr = Signal(33)                 # row_addr + stride, kept
+        # next_row_addr + stride, kept a row further ahead, bit 32 set when it is 2**32 or
+        # more: the row step's wrap check for the row after next is then a register, not
+        # the top of a 33-bit carry chain in front of ``next_row_follows``.
+        after_next_row_addr = Signal(33)
         row_left = Signal(16)
         rows_left = Signal(16)
         bytes_per_row = Signal(16)
@@ -141,6 +145,11 @@ class BurstPlanner(wiring.Component):
         ]
         with m.If(self.clear):
             m.d.sync += self.wrap_error.eq(0)
+
+        def beyond(address_sum):
+            """A 33-bit address from a wider sum: bit 32 set when it is 2**32 or more (only
+            the low 32 bits of an address that does not wrap are used)."""
+            return Cat(address_sum[:32], address_sum[32:].any())
 
         def start_row(addr):
             return [cursor.eq(addr), page_left.eq(PAGE_BYTES - addr[:12]),
@@ -215,6 +224,7 @@ class BurstPlanner(wiring.Component):
                 first_next_row = row_addr + stride
                 first_end_wraps = ~last_row & first_next_row[32]
                 m.d.sync += [next_row_addr.eq(first_next_row),
+                             after_next_row_addr.eq(beyond(row_addr + (stride << 1))),
                              *limits_compared(first_end_wraps),
                              row_end_wraps.eq(first_end_wraps),
                              row_ever_fits_page.eq(bytes_per_row <= PAGE_BYTES),
@@ -241,10 +251,11 @@ class BurstPlanner(wiring.Component):
                 with m.If(sent & last):
                     m.next = "IDLE"
                 with m.If(sent & next_row_follows):
-                    next_end_wraps = ~next_row_last & (next_row_addr + stride)[32]
+                    next_end_wraps = ~next_row_last & after_next_row_addr[32]
                     m.d.sync += [
                         row_addr.eq(next_row_addr),
-                        next_row_addr.eq(next_row_addr + stride),
+                        next_row_addr.eq(after_next_row_addr),
+                        after_next_row_addr.eq(beyond(after_next_row_addr + stride)),
                         *start_row(next_row_addr),
                         row_left.eq(bytes_per_row),
                         rows_left.eq(rows_left - 1),

@@ -255,6 +255,11 @@ async def test_errors_and_recovery(dut):
                                             stride=2 ** 31))
         await wait_for(tb, dut.read_error)
         await recover(tb)
+        # And one whose third row would (the planner checks that a row ahead).
+        await tb.send("read_transfer", dict(dram_addr=2 ** 32 - 64 - 2 ** 30, bytes_per_row=r,
+                                            rows=3, stride=2 ** 30))
+        await wait_for(tb, dut.read_error)
+        await recover(tb)
 
         # Abort in the middle of a long copy.
         await tb.send("read_transfer", dict(dram_addr=SOURCE_REGION, bytes_per_row=16 * size,
