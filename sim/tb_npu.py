@@ -373,6 +373,9 @@ async def test_faults_stop_report_and_recover(dut):
                                 finish()]),
         ("BAD_TRANSFER", 0, [store(mode="RAW", acc_addr=0, dram_addr=2 ** 32 - 4 * n,
                                    bytes_per_row=4 * n, rows=2, stride=4 * n), finish()]),
+        # Not whole accumulator rows: STORE finds bytes left in its unpacker at the end.
+        ("BAD_TRANSFER", 0, [store(mode="RAW", acc_addr=0, dram_addr=0x00A0_0000,
+                                   bytes_per_row=4 * n + 4, rows=1, stride=0), finish()]),
     ]
     tb.ram.write(0x0050_0000, bytes(range(256)) * 16)
     for code, index, program in cases:
