@@ -292,7 +292,7 @@ class FetchUnit(wiring.Component):
         # cycle from dispatch to queue; DRAIN waits for them to empty before SETTLE.
         stage_ready = {}
         stage_valid = {}
-        stages_empty = []
+        stage_empty = []
         for opcode, queue in queues.items():
             name = opcode.name.lower()
             payload = Signal(QueueEntry, name=f"{name}_dispatched")
@@ -305,8 +305,8 @@ class FetchUnit(wiring.Component):
                 m, payload, stage_valid[opcode], out_payload, out_valid, queue.ready,
                 f"{name}_stage")
             m.d.comb += [queue.payload.eq(out_payload), queue.valid.eq(out_valid)]
-            stages_empty.append(~out_valid & ~skid_valid)
-        stages_empty = Cat(*stages_empty).all()
+            stage_empty.append(~out_valid & ~skid_valid)
+        stages_empty = Cat(*stage_empty).all()
         target_ready = Signal()
         m.d.comb += target_ready.eq(slot_to[Opcode.FINISH] | Cat(
             *(slot_to[opcode] & stage_ready[opcode] for opcode in queues)).any())

@@ -16,7 +16,7 @@ from .gearbox import (ByteSourceSignature, RowSplitter, RowUnpacker, ring_bytes,
 from .isa import StoreInstruction, StoreMode
 from .load_unit import quant_row_layout
 from .multiplier import registered_multiply
-from .pipeline import REPLICA_MARK, delay
+from .pipeline import delay, replicas
 from .requantizer import REQUANTIZER_LATENCY, Requantizer, requantized_row_layout
 
 __all__ = ["StoreUnit", "STORE_ROW_BUFFER_DEPTH"]
@@ -137,11 +137,19 @@ class StoreUnit(wiring.Component):
         # of the row buffer's input, and the writer's handshake should not start from that net.
         unpacking = {mode: Signal(name=f"unpacking_{mode.name.lower()}", init=mode.value == 0)
                      for mode in unpackers}
-        # And a copy of each for its unpacker's take gate: the unpackers sit by the writer,
-        # far from the row buffer, and the take runs on into the unpacker's level adder and
-        # its row ready (9.2 ns from the row buffer's flag in `make synth-check`).
-        unpacking_take = {mode: Signal(name=f"unpacking_{mode.name.lower()}_{REPLICA_MARK}",
-                                       init=mode.value == 0)
+        # Each flag loads its next value, and a copy of it (``replicas``) gates its unpacker's
+        # take: the unpackers sit by the writer, far from the row buffer, and the take runs on
+        # into the unpacker's level adder and its row ready (9.2 ns from the row buffer's flag
+        # in `make synth-check`). The copy has no enable of its own, so yosys keeps it apart.
+        # It holds the old mode after a reset, until the next instruction loads both: no
+        # take comes before that.
+        unpacking_next = {mode: Signal(name=f"unpacking_{mode.name.lower()}_next")
+                          for mode in unpackers}
+        for mode, flag in unpacking.items():
+            m.d.comb += unpacking_next[mode].eq(flag)
+            m.d.sync += flag.eq(unpacking_next[mode])
+        unpacking_take = {mode: replicas(m, unpacking_next[mode], f"unpacking_{mode.name.lower()}",
+                                         ["take"])["take"]
                           for mode in unpackers}
         held_pieces = []  # a splitter's, not yet in its unpacker
         for mode, unpacker in unpackers.items():
@@ -235,9 +243,9 @@ class StoreUnit(wiring.Component):
                     # Checked as the instruction is taken, so START's decision starts from
                     # flip-flops.
                     arriving = StoreInstruction(self.queue.payload.instruction)
+                    m.d.comb += [next_flag.eq(arriving.mode == mode)
+                                 for mode, next_flag in unpacking_next.items()]
                     m.d.sync += [
-                        *(active.eq(arriving.mode == mode) for mode, active in unpacking.items()),
-                        *(copy.eq(arriving.mode == mode) for mode, copy in unpacking_take.items()),
                         empty_transfer.eq(transfer_is_empty(arriving)),
                         quant_out_of_range.eq((arriving.mode != StoreMode.RAW) &
                                               (arriving.quant_addr >= config.quant_table_depth)),
