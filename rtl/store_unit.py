@@ -132,25 +132,20 @@ class StoreUnit(wiring.Component):
         unpackers = {mode: RowUnpacker(chunk_bytes=w, row_bytes=size)
                      for mode, size in self._unpacked_bytes.items()}
         writer_source = self.writer_source
-        # Which unpacker is active, one-hot, in registers of its own (always equal to
-        # ``insn.mode == mode``, also out of reset): the mode register also selects every bit
-        # of the row buffer's input, and the writer's handshake should not start from that net.
-        unpacking = {mode: Signal(name=f"unpacking_{mode.name.lower()}", init=mode.value == 0)
-                     for mode in unpackers}
-        # Each flag loads its next value, and a copy of it (``replicas``) gates its unpacker's
-        # take: the unpackers sit by the writer, far from the row buffer, and the take runs on
-        # into the unpacker's level adder and its row ready (9.2 ns from the row buffer's flag
-        # in `make synth-check`). The copy has no enable of its own, so yosys keeps it apart.
-        # It holds the old mode after a reset, until the next instruction loads both: no
-        # take comes before that.
-        unpacking_next = {mode: Signal(name=f"unpacking_{mode.name.lower()}_next")
-                          for mode in unpackers}
-        for mode, flag in unpacking.items():
-            m.d.comb += unpacking_next[mode].eq(flag)
-            m.d.sync += flag.eq(unpacking_next[mode])
-        unpacking_take = {mode: replicas(m, unpacking_next[mode], f"unpacking_{mode.name.lower()}",
-                                         ["take"])["take"]
-                          for mode in unpackers}
+        # Which unpacker is active, one-hot: registered decodes of ``insn.mode``, a cycle
+        # behind it (an instruction's first row is read in RUN, cycles after ``insn`` loads).
+        # The mode register also selects every bit of the row buffer's input, and the
+        # writer's handshake should not start from that net; each flag loads every cycle
+        # from the mode register alone, with no enable: loaded on the queue handshake
+        # instead, the take decision (``halt`` and the queue's valid) ran 4-5 ns across the
+        # die to the flags by the unpackers (8.9-9.3 ns on seeds 1-2 of 0c155df). One copy
+        # selects the row buffer's output and the writer's source, one gates the unpacker's
+        # take (the unpackers sit by the writer, far from the row buffer).
+        flags = {mode: replicas(m, insn.mode == mode, f"unpacking_{mode.name.lower()}",
+                                ["rows", "take"])
+                 for mode in unpackers}
+        unpacking = {mode: copies["rows"] for mode, copies in flags.items()}
+        unpacking_take = {mode: copies["take"] for mode, copies in flags.items()}
         held_pieces = []  # a splitter's, not yet in its unpacker
         for mode, unpacker in unpackers.items():
             name = mode.name.lower()
@@ -174,8 +169,12 @@ class StoreUnit(wiring.Component):
                     writer_source.offset.eq(unpacker.source.offset),
                     writer_source.level.eq(unpacker.source.level),
                 ]
-        # Bytes of the transfer not written: in the active unpacker or a splitter.
+        # Bytes of the transfer not written: in the active unpacker or a splitter. Registered
+        # every cycle, without an enable: the unpacker's level lives by the writer, and the
+        # FSM's state decode should not reach back to it as a clock enable.
         leftover = (writer_source.level != 0) | Cat(*held_pieces).any()
+        leftover_seen = Signal(reset_less=True)
+        m.d.sync += leftover_seen.eq(leftover)
 
         # Rows may be read while the buffer, counting rows already in the pipeline, has room.
         # A row leaving the buffer (by the writer) is counted a cycle late, and whether any
@@ -199,7 +198,6 @@ class StoreUnit(wiring.Component):
         empty_transfer = Signal()
         quant_out_of_range = Signal()
         drained = Signal()
-        leftover_seen = Signal()
         # DRAM bytes per accumulator row in this mode, a register set in SIZE: the mode
         # register fans out to the row buffer's input, and the read decision's subtraction
         # and comparison should not start from that net.
@@ -243,8 +241,6 @@ class StoreUnit(wiring.Component):
                     # Checked as the instruction is taken, so START's decision starts from
                     # flip-flops.
                     arriving = StoreInstruction(self.queue.payload.instruction)
-                    m.d.comb += [next_flag.eq(arriving.mode == mode)
-                                 for mode, next_flag in unpacking_next.items()]
                     m.d.sync += [
                         empty_transfer.eq(transfer_is_empty(arriving)),
                         quant_out_of_range.eq((arriving.mode != StoreMode.RAW) &
@@ -301,9 +297,8 @@ class StoreUnit(wiring.Component):
                     # registered with whether bytes are left over, and acted on a cycle later
                     # (nothing moves any more), so the end of the instruction starts from
                     # flip-flops rather than the unpacker's level, which lives by the writer.
-                    m.d.sync += [drained.eq(~self.writer_busy &
-                                            (credits == STORE_ROW_BUFFER_DEPTH)),
-                                 leftover_seen.eq(leftover)]
+                    m.d.sync += drained.eq(~self.writer_busy &
+                                           (credits == STORE_ROW_BUFFER_DEPTH))
                     with m.If(drained):
                         m.d.sync += [drained.eq(0), running.eq(0)]
                         with m.If(leftover_seen):
