@@ -102,12 +102,14 @@ class _Lane(Elaboratable):
         floor = Signal(signed(64), reset_less=True)
         half_bit = Signal(reset_less=True)
         sticky = Signal(reset_less=True)
-        below_half = Signal(15)
-        m.d.comb += below_half.eq((Const(1, 16) << (fine_shift + 7)) - 1)
+        # Below the half bit (bit 7 + fine_shift): bits 0..6 always, bit 7 + k when
+        # k < fine_shift, each a gate of its own (a mask made as 2**(fine + 7) - 1 put a
+        # carry chain in front of the OR: 8.44 ns on seed 2 of 0c155df).
+        below_half = Cat(coarse_shifted[7 + k] & (fine_shift > k) for k in range(7))
         m.d.sync += [
             floor.eq(coarse_shifted >> (fine_shift + 8)),
             half_bit.eq(coarse_shifted[7:15].bit_select(fine_shift, 1)),
-            sticky.eq(coarse_sticky | (coarse_shifted[:15] & below_half).any()),
+            sticky.eq(coarse_sticky | coarse_shifted[:7].any() | below_half.any()),
         ]
         # 8: round half to even, r = floor + round_up; and r's range test against the
         # clamp's limits moved by the zero point (registered in stage 7 from its parameters),

@@ -2,11 +2,32 @@
 
 import numpy as np
 import pytest
+from amaranth import Module, Signal
 from amaranth.sim import Simulator
 
-from rtl.gearbox import RowPacker, RowSplitter, RowUnpacker, split_pieces
+from rtl.gearbox import RowPacker, RowSplitter, RowUnpacker, placed_bytes, split_pieces
 
 SHAPES = [(8, 8), (8, 4), (8, 12), (8, 32), (4, 12), (16, 8), (8, 64)]
+
+
+@pytest.mark.parametrize("width_bytes", [4, 8, 16])
+def test_placed_bytes_is_the_shifted_mask_for_every_count_and_offset(width_bytes):
+    count = Signal(range(width_bytes + 1))
+    offset = Signal(range(width_bytes))
+    lanes = Signal(2 * width_bytes)
+    m = Module()
+    m.d.comb += lanes.eq(placed_bytes(count, offset, width_bytes))
+
+    async def testbench(ctx):
+        for c in range(width_bytes + 1):
+            for o in range(width_bytes):
+                ctx.set(count, c)
+                ctx.set(offset, o)
+                assert ctx.get(lanes) == ((1 << c) - 1) << o, (c, o)
+
+    sim = Simulator(m)
+    sim.add_testbench(testbench)
+    sim.run()
 
 
 @pytest.mark.parametrize("chunk_bytes, row_bytes", SHAPES)
