@@ -294,9 +294,10 @@ class StoreUnit(wiring.Component):
                         m.next = "STOPPED"
                 with m.Else():
                     # Nothing left in the read pipeline or the row buffer, all bytes written:
-                    # registered with whether bytes are left over, and acted on a cycle later
-                    # (nothing moves any more), so the end of the instruction starts from
-                    # flip-flops rather than the unpacker's level, which lives by the writer.
+                    # registered, and acted on a cycle later (nothing moves any more) with
+                    # ``leftover_seen`` from the same cycle, so the end of the instruction
+                    # starts from flip-flops rather than the unpacker's level, which lives by
+                    # the writer.
                     m.d.sync += drained.eq(~self.writer_busy &
                                            (credits == STORE_ROW_BUFFER_DEPTH))
                     with m.If(drained):
