@@ -225,16 +225,25 @@ class RowPacker(_Ring):
         # pushed now as a whole word (it may be shorter), so it compares the level register
         # with constants and not the sum behind it: it may say no a cycle too long, never
         # yes too early.
-        level_in = level + Mux(pushed, count, 0)
+        # Each level moves by one adder: what it gains and loses this cycle is chosen first
+        # (``count - r`` from registers, beside the handshakes), not added and then
+        # subtracted in two carry chains behind ``pushed``.
+        level_change = Signal(range(-r, w + 1))
+        m.d.comb += level_change.eq(Mux(pushed, Mux(popped, count - r, count),
+                                        Mux(popped, -r, 0)))
+        ring_level_change = Signal(range(-r, w + 1))
+        m.d.comb += ring_level_change.eq(Mux(staged_valid,
+                                             Mux(popped, staged_count - r, staged_count),
+                                             Mux(popped, -r, 0)))
+        m.d.sync += [level.eq(level + level_change),
+                     ring_level.eq(ring_level + ring_level_change)]
         ring_level_in = ring_level + Mux(staged_valid, staged_count, 0)
         with m.If(popped):
-            m.d.sync += [level.eq(level_in - r), ring_level.eq(ring_level_in - r),
-                         room.eq(Mux(pushed, level <= capacity - 2 * w + r,
+            m.d.sync += [room.eq(Mux(pushed, level <= capacity - 2 * w + r,
                                      level <= capacity - w + r)),
                          row_held.eq(ring_level_in >= 2 * r)]
         with m.Else():
-            m.d.sync += [level.eq(level_in), ring_level.eq(ring_level_in),
-                         room.eq(Mux(pushed, level <= capacity - 2 * w, level <= capacity - w)),
+            m.d.sync += [room.eq(Mux(pushed, level <= capacity - 2 * w, level <= capacity - w)),
                          row_held.eq(ring_level_in >= r)]
         return m
 
