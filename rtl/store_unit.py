@@ -224,13 +224,34 @@ class StoreUnit(wiring.Component):
         # for the writer's error flags (registers by the writer, far away): a row read as a
         # writer fault is raised stays in this transfer, and the unit stops and is reset
         # before anything else happens.
+        # bytes_to_supply <= row_bytes_out, as a zero test of the high bits (from registers,
+        # beside the subtractor) and a comparison as narrow as ``row_bytes_out``, not a
+        # 32-bit carry chain behind the subtractor's inputs.
+        narrow = len(row_bytes_out)
+        supply_ends = ((bytes_to_supply[narrow:] == 0) &
+                       (bytes_to_supply[:narrow] <= row_bytes_out))
         may_read = ~reads_done & credit_available & ~self.halt
         m.d.comb += read_issued.eq(running & may_read & acc_row_in_range)
         with m.If(read_issued):
             m.d.sync += [acc_row.eq(acc_row + 1),
                          acc_row_in_range.eq(acc_row < config.accumulator_depth - 1),
                          bytes_to_supply.eq(bytes_to_supply - row_bytes_out),
-                         reads_done.eq(bytes_to_supply <= row_bytes_out)]
+                         reads_done.eq(supply_ends)]
+
+        # SIZE, a cycle after PARAMS, as registers beside the state (one for the read
+        # counters, one for the quant row): the loads below start from a flip-flop instead
+        # of the state's decode, which crosses the unit to the counters' enables.
+        in_params = Signal()
+        sizing = replicas(m, in_params, "sizing", ["supply", "params"])
+        with m.If(sizing["supply"]):
+            m.d.sync += [bytes_to_supply.eq(transfer_bytes),
+                         row_bytes_out.eq(Mux(raw, bytes_out[StoreMode.RAW],
+                                              bytes_out[StoreMode.REQUANT]))]
+        with m.If(sizing["params"]):
+            # The quant row, read from START on (its address is ``insn``'s), is out of the
+            # block RAM by now; hold it for the whole instruction.
+            assert BLOCK_RAM_READ_LATENCY <= 2, "START and PARAMS cover the quant read"
+            m.d.sync += params.eq(self.quant_read.data)
 
         with m.FSM(name="store"):
             with m.State("IDLE"):
@@ -264,18 +285,12 @@ class StoreUnit(wiring.Component):
                     with m.If(self.transfer.ready):
                         m.next = "PARAMS"
             with m.State("PARAMS"):
-                m.d.comb += self.busy.eq(1)
+                m.d.comb += [self.busy.eq(1), in_params.eq(1)]
                 m.next = "SIZE"
             with m.State("SIZE"):
-                # The quant row, read from START on (its address is ``insn``'s), is out of the
-                # block RAM by now; hold it for the whole instruction.
-                assert BLOCK_RAM_READ_LATENCY <= 2, "START and PARAMS cover the quant read"
+                # The loads of this cycle are under ``sizing`` (below).
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += [params.eq(self.quant_read.data),
-                             bytes_to_supply.eq(transfer_bytes),
-                             row_bytes_out.eq(Mux(raw, bytes_out[StoreMode.RAW],
-                                                  bytes_out[StoreMode.REQUANT])),
-                             running.eq(1)]
+                m.d.sync += running.eq(1)
                 m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += self.busy.eq(1)
