@@ -2,7 +2,7 @@
 
 from amaranth import *
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
@@ -14,8 +14,8 @@ from .isa import (FORBIDDEN_DEPENDENCIES, INSTRUCTION_BITS, INSTRUCTION_BYTES,
 from .pipeline import delay, skid_buffer
 from .regmap import error_codes
 
-__all__ = ["QueueEntry", "Fault", "fault_raiser", "TokenCounter", "FetchUnit",
-           "FETCH_BUFFER_DEPTH"]
+__all__ = ["QueueEntry", "InstructionQueue", "Fault", "fault_raiser", "TokenCounter",
+           "FetchUnit", "FETCH_BUFFER_DEPTH"]
 
 FETCH_BUFFER_DEPTH = 16
 
@@ -24,6 +24,58 @@ class QueueEntry(data.Struct):
     """An instruction on its way to a unit, with its index in the program (for faults)."""
     instruction: INSTRUCTION_BITS
     index: 32
+
+
+class InstructionQueue(wiring.Component):
+    """The queue between dispatch and one unit: ``depth`` entries, the last of them in an
+    output register that loads only while it is empty.
+
+    The unit's take (its IDLE decode, the latest signal here) clears one flag; the output
+    register's enable and the FIFO's read start from that flag and the FIFO's level, both
+    registers by the queue, instead of running from the unit's state through the FIFO's
+    read logic to every bit of the entry. The cost is a cycle between two entries leaving:
+    a unit spends three cycles or more on each instruction anyway.
+
+    Members
+    -------
+    w : In(stream.Signature(QueueEntry))
+        From dispatch.
+    r : Out(stream.Signature(QueueEntry))
+        To the unit; ``r.payload`` is a register.
+    busy : Out(1)
+        An entry is held.
+    """
+
+    def __init__(self, depth):
+        if depth < 2:
+            raise ValueError(f"an instruction queue holds 2 entries or more, not {depth}")
+        self._depth = depth
+        super().__init__({
+            "w": In(stream.Signature(QueueEntry)),
+            "r": Out(stream.Signature(QueueEntry)),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.fifo = fifo = SyncFIFO(width=Shape.cast(QueueEntry).width,
+                                            depth=self._depth - 1)
+        head = Signal(QueueEntry, reset_less=True)
+        head_valid = Signal()
+        with m.If(self.r.valid & self.r.ready):
+            m.d.sync += head_valid.eq(0)
+        with m.If(~head_valid & fifo.r_rdy):
+            m.d.sync += [head.eq(fifo.r_data), head_valid.eq(1)]
+        m.d.comb += [
+            fifo.w_data.eq(self.w.payload),
+            fifo.w_en.eq(self.w.valid),
+            self.w.ready.eq(fifo.w_rdy),
+            fifo.r_en.eq(~head_valid),
+            self.r.payload.eq(head),
+            self.r.valid.eq(head_valid),
+            self.busy.eq((fifo.level != 0) | head_valid),
+        ]
+        return m
 
 
 class Fault(data.Struct):

@@ -2,7 +2,6 @@
 
 from amaranth import *
 from amaranth.lib import wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from .axi import AXI4LiteSignature, AXI4Signature, AxiReadArbiter, connect_channels
@@ -11,7 +10,7 @@ from .compute_core import ComputeCore
 from .compute_unit import ComputeUnit
 from .config import NpuConfig
 from .dma import DmaReader, DmaWriter, engine_params
-from .fetch import FetchUnit, QueueEntry, TokenCounter
+from .fetch import FetchUnit, InstructionQueue, TokenCounter
 from .load_unit import LoadUnit, quant_row_layout
 from .regmap import config_registers
 from .pipeline import delay, replicas
@@ -124,8 +123,8 @@ class NpuTop(wiring.Component):
         core = unit("core", ComputeCore(config))
         queues = {}
         for name in ("load", "compute", "store"):
-            queues[name] = unit(f"{name}_queue", SyncFIFOBuffered(
-                width=Shape.cast(QueueEntry).width, depth=config.instruction_queue_depth))
+            queues[name] = unit(f"{name}_queue",
+                                InstructionQueue(config.instruction_queue_depth))
         tokens = {name: unit(f"tokens_{name}", TokenCounter())
                   for name in ("load_to_compute", "compute_to_load", "compute_to_store",
                                "store_to_compute")}
@@ -150,16 +149,8 @@ class NpuTop(wiring.Component):
             fetch.reader_wrap_error.eq(fetch_reader.wrap_error),
         ]
         for name, target in (("load", load), ("compute", compute), ("store", store)):
-            queue = queues[name]
-            source = getattr(fetch, f"{name}_queue")
-            m.d.comb += [
-                queue.w_data.eq(source.payload),
-                queue.w_en.eq(source.valid),
-                source.ready.eq(queue.w_rdy),
-                target.queue.payload.eq(queue.r_data),
-                target.queue.valid.eq(queue.r_rdy),
-                queue.r_en.eq(target.queue.ready),
-            ]
+            wiring.connect(m, getattr(fetch, f"{name}_queue"), queues[name].w)
+            wiring.connect(m, queues[name].r, target.queue)
         for name, target in (("fetch", fetch), ("load", load), ("compute", compute),
                              ("store", store)):
             m.d.comb += target.halt.eq(halts[name])
@@ -224,7 +215,7 @@ class NpuTop(wiring.Component):
         # fetch waits two cycles in FINISH after its last dispatch, which is in a queue by
         # then, before it looks: a two-cycle-old "all idle" never covers work still to start.
         units_busy_seen = Cat(
-            *(seen(f"{name}_queue", queue.level != 0) for name, queue in queues.items()),
+            *(seen(f"{name}_queue", queue.busy) for name, queue in queues.items()),
             *(seen(name, block.busy) for name, block in (
                 ("load", load), ("compute", compute), ("store", store), ("core", core))),
         ).any()
