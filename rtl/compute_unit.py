@@ -57,15 +57,24 @@ class ComputeUnit(wiring.Component):
         insn = Signal(ComputeInstruction)
         index = Signal(32)
         deps = insn.header.deps
-        m.d.comb += [
-            self.command.payload.weight_addr.eq(insn.weight_addr),
-            self.command.payload.act_addr.eq(insn.act_addr),
-            self.command.payload.rows.eq(insn.rows),
-            self.command.payload.acc_addr.eq(insn.acc_addr),
-            self.command.payload.accumulate.eq(insn.accumulate),
-            self.command.payload.notify_reads.eq(deps.push_prev),
-            self.command.payload.notify_writes.eq(deps.push_next),
+        # The command leaves from registers, loaded as ISSUE takes the tokens and written
+        # into the core's queue the cycle after: the queue's write enable and its level
+        # logic (by the core) start from a flip-flop, not from ISSUE's decision.
+        command = Signal(compute_command_layout(config), reset_less=True)
+        command_valid = Signal()
+        issued = [
+            command.weight_addr.eq(insn.weight_addr),
+            command.act_addr.eq(insn.act_addr),
+            command.rows.eq(insn.rows),
+            command.acc_addr.eq(insn.acc_addr),
+            command.accumulate.eq(insn.accumulate),
+            command.notify_reads.eq(deps.push_prev),
+            command.notify_writes.eq(deps.push_next),
         ]
+        m.d.comb += [self.command.payload.eq(command), self.command.valid.eq(command_valid)]
+        m.d.sync += command_valid.eq(0)  # written the cycle it is valid (see command_room)
+        with m.If(command_valid):
+            m.d.comb += self.busy.eq(1)
         # The range check takes two cycles of its own, from the instruction's register, so
         # neither the queue's output nor ISSUE's decision meets its carry chains: SUM forms
         # the ends of the activation and accumulator rows, CHECK compares them (and the
@@ -84,8 +93,9 @@ class ComputeUnit(wiring.Component):
         # The core's command queue has room, a register a cycle behind its ready: the take
         # below runs to both token counters, and through the queue's ready (by the core) it
         # crossed the die twice (8.6 ns into a counter on seed 3 of 1f9a92e). Exact, not
-        # just safe: only this unit writes the queue, never in two cycles within four (a
-        # take is followed by IDLE, SUM and CHECK), and between writes the queue only drains.
+        # just safe, for the write a cycle after ISSUE: only this unit writes the queue,
+        # never in two cycles within four (a take is followed by IDLE, SUM and CHECK), and
+        # between writes the queue only drains.
         command_room = Signal()
         m.d.sync += command_room.eq(self.command.ready)
 
@@ -115,8 +125,8 @@ class ComputeUnit(wiring.Component):
                     m.next = "STOPPED"
                 with m.Elif(~self.halt):
                     m.d.comb += self.stall.eq(~tokens_ready)
-                    m.d.comb += self.command.valid.eq(tokens_ready & command_room)
-                    with m.If(self.command.valid):  # command_room implies ready
+                    with m.If(tokens_ready & command_room):
+                        m.d.sync += [*issued, command_valid.eq(1)]
                         m.d.comb += [self.load_token_take.eq(deps.pop_prev),
                                      self.store_token_take.eq(deps.pop_next)]
                         m.next = "IDLE"
