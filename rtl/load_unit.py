@@ -221,6 +221,15 @@ class LoadUnit(wiring.Component):
         # more except at N=2 (and N=4 on a 128-bit bus), and only bias rows come this way.
         with m.If(self.acc_write.valid & self.acc_write.ready):
             m.d.sync += self.acc_write.valid.eq(0)
+        # The stage's row and address load on its emptiness alone (the valid flag says
+        # whether they hold a row): hundreds of enables from one flip-flop, not from the
+        # AND of ``feeding``, the packer's row flag and the range flag.
+        with m.If(~self.acc_write.valid):
+            m.d.sync += [
+                self.acc_write.payload.addr.eq(address[LoadTarget.ACCUMULATOR]),
+                self.acc_write.payload.row.eq(
+                    packers[LoadTarget.ACCUMULATOR].row.payload.as_value()),
+            ]
         # Rows go to their memory under ``feeding`` alone, not the state: it is set only
         # while RUN lasts (cleared by a fault as it is raised), so the writes and the
         # packers' row handshakes start from registers.
@@ -248,9 +257,7 @@ class LoadUnit(wiring.Component):
         elif target is LoadTarget.ACCUMULATOR:
             # Into the accumulator write stage while it is empty (see ``elaborate``).
             with m.If(~self.acc_write.valid):
-                m.d.sync += [self.acc_write.payload.addr.eq(address),
-                             self.acc_write.payload.row.eq(payload),
-                             self.acc_write.valid.eq(1)]
+                m.d.sync += self.acc_write.valid.eq(1)  # the row and address load with it
                 m.d.comb += packer.row.ready.eq(1)
         else:
             m.d.sync += [self.quant_write.addr.eq(address), self.quant_write.data.eq(payload),
