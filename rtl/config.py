@@ -128,11 +128,12 @@ class NpuConfig:
         The activation of array row k is skewed by k + 3 cycles (one more than the swap flag,
         so that a new weight is active when the first activation of its tile arrives, and
         one more than the weight row, which is registered before it reaches the PEs); it
-        reaches column j after j more, the PE's registered operands, registered product and
-        registered sum add three, and the result of column j is de-skewed by N - 1 - j: for
-        the bottom row, (N + 2) + j + 3 + (N - 1 - j) = 2N + 4 cycles in all.
+        reaches column j after j more, the PE's registered operands, registered product, its
+        copy beside the adder and registered sum add four, and the result of column j is
+        de-skewed by N - 1 - j: for the bottom row, (N + 2) + j + 4 + (N - 1 - j) = 2N + 5
+        cycles in all.
         """
-        return 2 * self.n + 4
+        return 2 * self.n + 5
 
     @property
     def bus_bytes(self):

@@ -38,9 +38,9 @@ class ProcessingElement(wiring.Component):
     swap_out : Out(1)
         ``swap_in`` delayed one cycle, to the right neighbour.
     psum_out : Out(signed(32))
-        ``psum_in`` plus the product of the activation and weight of two cycles earlier
-        (operands registered, then the product: ``rtl.multiplier``), registered, to the PE
-        below. The PE above's ``psum_out`` is as many cycles behind its own activation, so
+        ``psum_in`` plus the product of the activation and weight of three cycles earlier
+        (operands registered, then the product: ``rtl.multiplier``, then the product again
+        beside the adder), registered, to the PE below. The PE above's ``psum_out`` is as many cycles behind its own activation, so
         they line up.
 
     ``lut_multiplier`` builds the product from LUTs instead of a DSP block, in the same
@@ -77,10 +77,14 @@ class ProcessingElement(wiring.Component):
             m.d.sync += weight.eq(weight_shadow)
 
         # Operands and product are registered around the multiplier (on an ECP5 in the DSP
-        # block's own registers), so a cycle holds either a route to or from the DSP column,
-        # the multiply, or the 32-bit add. Every row has the same delay, so the partial sums
-        # stay aligned; the array is two cycles deeper than a combinational MAC.
+        # block's own registers), and the product once more in the fabric, so a cycle holds
+        # either a route to the DSP, the multiply, half the route from the DSP to the adder
+        # (the DSPs sit in rows across the die, the adders by their neighbours' partial
+        # sums: 5.6 ns of one net on seed 1 of 86607b9), or the rest of it and the 32-bit
+        # add. Every row has the same delay, so the partial sums stay aligned; the array is
+        # three cycles deeper than a combinational MAC.
         product = Signal(signed(2 * config.data_width), reset_less=True)
+        product_staged = Signal.like(product, reset_less=True)
         act = Signal.like(self.act_out, reset_less=True)
         psum = Signal.like(self.psum_out, reset_less=True)
         registered_multiply(m, platform, self.act_in, weight, product,
@@ -88,8 +92,9 @@ class ProcessingElement(wiring.Component):
         m.d.sync += [
             act.eq(self.act_in),
             self.swap_out.eq(self.swap_in),
+            product_staged.eq(product),
             # Wraps modulo 2**32 like int32 arithmetic; the golden model does the same.
-            psum.eq(self.psum_in + product),
+            psum.eq(self.psum_in + product_staged),
         ]
         m.d.comb += [self.act_out.eq(act), self.psum_out.eq(psum)]
         return m

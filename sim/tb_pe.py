@@ -24,14 +24,15 @@ class PeModel:
     """What one PE does per clock edge."""
 
     def __init__(self):
-        self.weight = self.shadow = self.product = 0
+        self.weight = self.shadow = self.product = self.product_staged = 0
         self.operands = (0, 0)
         self.act_out = self.swap_out = self.psum_out = 0
 
     def step(self, act_in, swap_in, psum_in, shadow_load, shadow_in):
-        # Operands are registered, then their product: the product register holds the
-        # activation and weight of two cycles earlier.
-        self.psum_out = wrap_int32(psum_in + self.product)
+        # Operands are registered, then their product, then the product again (beside the
+        # adder): the adder sees the activation and weight of three cycles earlier.
+        self.psum_out = wrap_int32(psum_in + self.product_staged)
+        self.product_staged = self.product
         self.product = self.operands[0] * self.operands[1]
         self.operands = (act_in, self.weight)
         self.act_out, self.swap_out = act_in, swap_in
