@@ -191,13 +191,6 @@ class BurstPlanner(wiring.Component):
         row_ever_fits_burst = Signal()  # bytes_per_row <= max_burst_bytes
         page_room = Signal(range(PAGE_BYTES + 1))        # PAGE_BYTES - bytes_per_row
         burst_room = Signal(range(max_burst_bytes + 1))  # max_burst_bytes - bytes_per_row
-        def row_limits(addr):
-            """The three comparisons for a row starting at ``addr``."""
-            page_offset = addr[:12]
-            return (row_ever_fits_page & (page_offset <= page_room),
-                    row_ever_fits_burst & (addr[:lane_bits] <= burst_room),
-                    ((page_offset >> lane_bits) << lane_bits) >= PAGE_BYTES - max_burst_bytes)
-
         # The next row's comparisons are registers too, made a row ahead (in AHEAD for the
         # second row, at each row step for the row after next), so the row step's enable
         # and ``next_row_follows`` get one gate of flip-flops: from ``next_row_addr`` the
@@ -207,9 +200,13 @@ class BurstPlanner(wiring.Component):
         next_page_fits_burst = Signal()
 
         def next_limits(addr):
-            return [register.eq(value) for register, value in
-                    zip([next_row_fits_page, next_row_fits_burst, next_page_fits_burst],
-                        row_limits(addr))]
+            """The three comparisons for the row starting at ``addr``, into the registers."""
+            page_offset = addr[:12]
+            return [next_row_fits_page.eq(row_ever_fits_page & (page_offset <= page_room)),
+                    next_row_fits_burst.eq(row_ever_fits_burst &
+                                           (addr[:lane_bits] <= burst_room)),
+                    next_page_fits_burst.eq(((page_offset >> lane_bits) << lane_bits) >=
+                                            PAGE_BYTES - max_burst_bytes)]
         after_page = Signal(16)    # row_left - page_left
         after_burst = Signal(16)   # row_left - to_max_burst
         page_after_burst = Signal(range(PAGE_BYTES + 1))
@@ -471,7 +468,8 @@ class _EngineBase(wiring.Component):
         m.submodules[f"{prefix}_queue"] = queue = SyncFIFO(
             width=Shape.cast(burst_layout(self._bus_bytes)).width, depth=2)
         slot = Signal(burst_layout(self._bus_bytes))
-        request_layout = data.StructLayout({"addr": len(slot.addr), "len": 8})
+        request_layout = data.StructLayout({"addr": len(slot.addr),
+                                            "len": len(getattr(axi, f"{prefix}len"))})
         request = Signal(request_layout)
         out = Signal(request_layout, name=f"{prefix}_out", reset_less=True)
         out_valid = Signal(name=f"{prefix}_out_valid")

@@ -13,7 +13,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
-from rtl.pipeline import replicas
+from .pipeline import replicas
 
 # RowSplitter enables its held row this many bits at a time, each slice from flag copies of
 # its own, so no enable net has more than this many loads.
@@ -386,14 +386,15 @@ class RowSplitter(wiring.Component):
         # row buffer is reset too), so a slice that misses that cycle's load loses nothing.
         slices = max(1, len(held) // SPLITTER_SLICE_BITS)
         slice_bits = -(-len(held) // slices)
-        for index in range(slices):
-            copy = {flag: replicas(m, value, f"splitter_{flag}_{index}", ["slice"])["slice"]
-                    for flag, value in [("full", full_next), ("last", left_next == 0),
-                                        ("waiting", waiting_full_next)]}
+        names = [f"slice_{index}" for index in range(slices)]
+        full_copies = replicas(m, full_next, "splitter_full", names)
+        last_copies = replicas(m, left_next == 0, "splitter_last", names)
+        waiting_copies = replicas(m, waiting_full_next, "splitter_waiting", names)
+        for index, name in enumerate(names):
             bits = slice(index * slice_bits, min((index + 1) * slice_bits, len(held)))
-            slice_slot = ~copy["full"] | (copy["last"] & self.row_out.ready)
+            slice_slot = ~full_copies[name] | (last_copies[name] & self.row_out.ready)
             with m.If(slice_slot):
-                m.d.sync += held[bits].eq(Mux(copy["waiting"], waiting[bits],
+                m.d.sync += held[bits].eq(Mux(waiting_copies[name], waiting[bits],
                                               self.row_in.payload.as_value()[bits]))
             with m.Elif(self.row_out.ready):
                 m.d.sync += held[bits].eq(held.rotate_right(piece_bits)[bits])

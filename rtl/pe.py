@@ -40,8 +40,8 @@ class ProcessingElement(wiring.Component):
     psum_out : Out(signed(32))
         ``psum_in`` plus the product of the activation and weight of three cycles earlier
         (operands registered, then the product: ``rtl.multiplier``, then the product again
-        beside the adder), registered, to the PE below. The PE above's ``psum_out`` is as many cycles behind its own activation, so
-        they line up.
+        beside the adder), registered, to the PE below. The PE above's ``psum_out`` is as
+        many cycles behind its own activation, so they line up.
 
     ``lut_multiplier`` builds the product from LUTs instead of a DSP block, in the same
     number of cycles.

@@ -288,7 +288,7 @@ class StoreUnit(wiring.Component):
                 m.d.comb += [self.busy.eq(1), in_params.eq(1)]
                 m.next = "SIZE"
             with m.State("SIZE"):
-                # The loads of this cycle are under ``sizing`` (below).
+                # The loads of this cycle are under ``sizing`` (above).
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += running.eq(1)
                 m.next = "RUN"
