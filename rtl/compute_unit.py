@@ -103,9 +103,12 @@ class ComputeUnit(wiring.Component):
         with m.FSM(name="compute"):
             with m.State("IDLE"):
                 m.d.comb += self.queue.ready.eq(~self.halt)
+                # The instruction's registers load every cycle while idle, and only the
+                # state waits for the handshake: their enables are the state alone, not the
+                # queue's valid, which comes from the queue (placed by fetch's side).
+                m.d.sync += [insn.eq(self.queue.payload.instruction),
+                             index.eq(self.queue.payload.index)]
                 with m.If(self.queue.valid & ~self.halt):
-                    m.d.sync += [insn.eq(self.queue.payload.instruction),
-                                 index.eq(self.queue.payload.index)]
                     m.next = "SUM"
             with m.State("SUM"):
                 m.d.comb += self.busy.eq(1)

@@ -139,10 +139,10 @@ class RowPacker(_Ring):
     """Packs chunks of 1..W bytes into rows of R bytes, in order, at full rate.
 
     The bytes sit in a ring of whole rows and whole W-byte words. A chunk is first shifted to
-    the write position and registered with its byte mask and the one-hot words it covers;
-    the next cycle writes it into the ring, so each ring byte's enable is a single gate of
-    registers (the ring is up to 8N + 2W bytes wide: its enables are the packer's widest
-    fan-out). Rows are read at a read pointer register. ``chunk.ready`` and ``row.valid``
+    the write offset and registered with its byte mask and whether it reaches past its word;
+    the next cycle writes it into the ring at a one-hot word pointer, so each ring byte's
+    enable is a single gate of registers (the ring is up to 8N + 2W bytes wide: its enables
+    are the packer's widest fan-out). Rows are read at a read pointer register. ``chunk.ready`` and ``row.valid``
     come from level registers; the handshakes only enable pointer updates.
 
     Members
@@ -170,7 +170,14 @@ class RowPacker(_Ring):
         w, r, capacity = self._w, self._r, self._capacity
         words, rows = capacity // w, capacity // r
         ring = Signal(data.ArrayLayout(8, capacity), reset_less=True)  # bytes, no reset
-        write = _WordPointer(words, w, "write")
+        # The write position: the byte offset, moved as a chunk is taken, and the word, one-hot
+        # and moved as the staged chunk is written. The word so moves on a register (the
+        # staged chunk's wrap flag) and not on the offset's adder: behind ``pushed`` that
+        # adder set the word registers' enables, which sit by the ring, far from the offset
+        # by the shifter (9.35 ns into ``write_next_word`` on seed 2 of 8d136f7).
+        write_offset = Signal(range(w))
+        write_words = Signal(words, init=1)
+        next_words = write_words.rotate_left(1)
         read_row = Signal(range(rows))
         level = self.level
         # Bytes written into the ring and not yet read: what ``row.valid`` looks at (the
@@ -192,36 +199,37 @@ class RowPacker(_Ring):
         count = self.chunk.payload.count
 
         # Stage 1: the chunk and its byte mask shifted to the write offset, two words' worth
-        # (the first for the write word, the second for the word after it), and those two
-        # words one-hot.
+        # (the first for the write word, the second for the word after it), and whether it
+        # ends past the write word.
         staged_valid = Signal()
         staged_count = Signal.like(count)
         staged_data = Signal(16 * w, reset_less=True)
         staged_mask = Signal(2 * w, reset_less=True)
-        staged_words = Signal(words, reset_less=True)
-        staged_next_words = Signal(words, reset_less=True)
+        staged_wraps = Signal(reset_less=True)
         # The stage loads every cycle (``staged_valid`` says whether it holds a chunk): the
         # handshake, which arrives last, enables only the pointer and the level, not the
         # stage's hundreds of flip-flops.
         m.d.sync += [staged_valid.eq(pushed), staged_count.eq(count)]
         m.d.comb += self.settled.eq(~staged_valid)
+        end = write_offset + count
         m.d.sync += [
-            staged_data.eq(self.chunk.payload.data.as_value() << Cat(Const(0, 3), write.offset)),
-            staged_mask.eq(placed_bytes(count, write.offset, w)),
-            staged_words.eq(Const(1, words) << write.word),
-            staged_next_words.eq(Const(1, words) << write.next_word),
+            staged_data.eq(self.chunk.payload.data.as_value() << Cat(Const(0, 3), write_offset)),
+            staged_mask.eq(placed_bytes(count, write_offset, w)),
+            staged_wraps.eq(end >= w),
         ]
         with m.If(pushed):
-            write.advance(m, count)
+            m.d.sync += write_offset.eq(end[:exact_log2(w)])
 
         # Stage 2: into the ring.
         with m.If(staged_valid):
+            with m.If(staged_wraps):
+                m.d.sync += write_words.eq(next_words)
             for word in range(words):
                 for byte in range(w):
                     lane = ring[word * w + byte]
-                    with m.If(staged_words[word] & staged_mask[byte]):
+                    with m.If(write_words[word] & staged_mask[byte]):
                         m.d.sync += lane.eq(staged_data[8 * byte:8 * byte + 8])
-                    with m.Elif(staged_next_words[word] & staged_mask[w + byte]):
+                    with m.Elif(next_words[word] & staged_mask[w + byte]):
                         m.d.sync += lane.eq(staged_data[8 * (w + byte):8 * (w + byte) + 8])
         with m.If(popped):
             m.d.sync += read_row.eq(_following(read_row, rows))

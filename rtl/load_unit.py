@@ -149,14 +149,17 @@ class LoadUnit(wiring.Component):
             with m.State("IDLE"):
                 m.d.sync += [feeding[target].eq(0) for target in targets]
                 m.d.comb += self.queue.ready.eq(~self.halt)
+                # The instruction's registers load every cycle while idle, and only the
+                # state waits for the handshake: their enables are the state alone, not the
+                # queue's valid, which comes from the queue (placed by fetch's side).
+                m.d.sync += [insn.eq(self.queue.payload.instruction),
+                             index.eq(self.queue.payload.index),
+                             transfer_sent.eq(0)]
+                # Checked as the instruction is taken, so START's decision starts from
+                # flip-flops.
+                m.d.sync += empty_transfer.eq(transfer_is_empty(
+                    LoadInstruction(self.queue.payload.instruction)))
                 with m.If(self.queue.valid & ~self.halt):
-                    m.d.sync += [insn.eq(self.queue.payload.instruction),
-                                 index.eq(self.queue.payload.index),
-                                 transfer_sent.eq(0)]
-                    # Checked as the instruction is taken, so START's decision starts from
-                    # flip-flops.
-                    m.d.sync += empty_transfer.eq(transfer_is_empty(
-                        LoadInstruction(self.queue.payload.instruction)))
                     m.next = "START"
             with m.State("START"):
                 m.d.comb += self.busy.eq(1)

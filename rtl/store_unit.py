@@ -256,17 +256,20 @@ class StoreUnit(wiring.Component):
         with m.FSM(name="store"):
             with m.State("IDLE"):
                 m.d.comb += self.queue.ready.eq(~self.halt)
+                # The instruction's registers load every cycle while idle, and only the
+                # state waits for the handshake: their enables are the state alone, not the
+                # queue's valid, which comes from the queue (placed by fetch's side).
+                m.d.sync += [insn.eq(self.queue.payload.instruction),
+                             index.eq(self.queue.payload.index), token_given.eq(0)]
+                # Checked as the instruction is taken, so START's decision starts from
+                # flip-flops.
+                arriving = StoreInstruction(self.queue.payload.instruction)
+                m.d.sync += [
+                    empty_transfer.eq(transfer_is_empty(arriving)),
+                    quant_out_of_range.eq((arriving.mode != StoreMode.RAW) &
+                                          (arriving.quant_addr >= config.quant_table_depth)),
+                ]
                 with m.If(self.queue.valid & ~self.halt):
-                    m.d.sync += [insn.eq(self.queue.payload.instruction),
-                                 index.eq(self.queue.payload.index), token_given.eq(0)]
-                    # Checked as the instruction is taken, so START's decision starts from
-                    # flip-flops.
-                    arriving = StoreInstruction(self.queue.payload.instruction)
-                    m.d.sync += [
-                        empty_transfer.eq(transfer_is_empty(arriving)),
-                        quant_out_of_range.eq((arriving.mode != StoreMode.RAW) &
-                                              (arriving.quant_addr >= config.quant_table_depth)),
-                    ]
                     m.next = "START"
             with m.State("START"):
                 m.d.comb += self.busy.eq(1)
