@@ -139,11 +139,11 @@ class RowPacker(_Ring):
     """Packs chunks of 1..W bytes into rows of R bytes, in order, at full rate.
 
     The bytes sit in a ring of whole rows and whole W-byte words. A chunk is first shifted to
-    the write offset and registered with its byte mask and whether it reaches past its word;
-    the next cycle writes it into the ring at a one-hot word pointer, so each ring byte's
-    enable is a single gate of registers (the ring is up to 8N + 2W bytes wide: its enables
-    are the packer's widest fan-out). Rows are read at a read pointer register. ``chunk.ready`` and ``row.valid``
-    come from level registers; the handshakes only enable pointer updates.
+    the write offset and registered with its byte mask; the next cycle writes it into the
+    ring at a one-hot word pointer, so each ring byte's enable is a single gate of registers
+    (the ring is up to 8N + 2W bytes wide: its enables are the packer's widest fan-out).
+    Rows are read at a read pointer register. ``chunk.ready`` and ``row.valid`` come from
+    level registers; the handshakes only enable pointer updates.
 
     Members
     -------
@@ -172,9 +172,10 @@ class RowPacker(_Ring):
         ring = Signal(data.ArrayLayout(8, capacity), reset_less=True)  # bytes, no reset
         # The write position: the byte offset, moved as a chunk is taken, and the word, one-hot
         # and moved as the staged chunk is written. The word so moves on a register (the
-        # staged chunk's wrap flag) and not on the offset's adder: behind ``pushed`` that
-        # adder set the word registers' enables, which sit by the ring, far from the offset
-        # by the shifter (9.35 ns into ``write_next_word`` on seed 2 of 8d136f7).
+        # staged mask's last lane of the word: the chunk reaches the word's end), not on the
+        # offset's adder: behind ``pushed`` that adder set the word registers' enables, which
+        # sit by the ring, far from the offset by the shifter (9.35 ns into
+        # ``write_next_word`` on seed 2 of 8d136f7).
         write_offset = Signal(range(w))
         write_words = Signal(words, init=1)
         next_words = write_words.rotate_left(1)
@@ -199,13 +200,11 @@ class RowPacker(_Ring):
         count = self.chunk.payload.count
 
         # Stage 1: the chunk and its byte mask shifted to the write offset, two words' worth
-        # (the first for the write word, the second for the word after it), and whether it
-        # ends past the write word.
+        # (the first for the write word, the second for the word after it).
         staged_valid = Signal()
         staged_count = Signal.like(count)
         staged_data = Signal(16 * w, reset_less=True)
         staged_mask = Signal(2 * w, reset_less=True)
-        staged_wraps = Signal(reset_less=True)
         # The stage loads every cycle (``staged_valid`` says whether it holds a chunk): the
         # handshake, which arrives last, enables only the pointer and the level, not the
         # stage's hundreds of flip-flops.
@@ -215,14 +214,13 @@ class RowPacker(_Ring):
         m.d.sync += [
             staged_data.eq(self.chunk.payload.data.as_value() << Cat(Const(0, 3), write_offset)),
             staged_mask.eq(placed_bytes(count, write_offset, w)),
-            staged_wraps.eq(end >= w),
         ]
         with m.If(pushed):
             m.d.sync += write_offset.eq(end[:exact_log2(w)])
 
         # Stage 2: into the ring.
         with m.If(staged_valid):
-            with m.If(staged_wraps):
+            with m.If(staged_mask[w - 1]):
                 m.d.sync += write_words.eq(next_words)
             for word in range(words):
                 for byte in range(w):
