@@ -100,6 +100,12 @@ class ComputeUnit(wiring.Component):
         m.d.sync += command_room.eq(self.command.ready)
 
         raise_fault = fault_raiser(m, self, instruction_index=index)
+        # The takes as ANDs with the issue decision, not set under the state's conditions: a
+        # multiplexer with 0 in front of a counter's first register would become its
+        # synchronous clear (see ``TokenCounter``).
+        issuing = Signal()
+        m.d.comb += [self.load_token_take.eq(issuing & deps.pop_prev),
+                     self.store_token_take.eq(issuing & deps.pop_next)]
         with m.FSM(name="compute"):
             with m.State("IDLE"):
                 m.d.comb += self.queue.ready.eq(~self.halt)
@@ -130,8 +136,7 @@ class ComputeUnit(wiring.Component):
                     m.d.comb += self.stall.eq(~tokens_ready)
                     with m.If(tokens_ready & command_room):
                         m.d.sync += [*issued, command_valid.eq(1)]
-                        m.d.comb += [self.load_token_take.eq(deps.pop_prev),
-                                     self.store_token_take.eq(deps.pop_next)]
+                        m.d.comb += issuing.eq(1)
                         m.next = "IDLE"
             with m.State("STOPPED"):
                 # Until the NPU resets the units; busy, so the program does not look finished

@@ -145,6 +145,11 @@ class LoadUnit(wiring.Component):
         with m.If(self.chunk.valid & self.chunk.ready):
             m.d.comb += self.chunk_bytes.eq(self.chunk.payload.count)
 
+        wants_token = insn.header.deps.pop_next
+        # The take as an AND with the transfer's handshake (only START offers it), outside the
+        # FSM: a multiplexer with 0 in front of the counter's first register would become its
+        # synchronous clear (see ``TokenCounter``).
+        m.d.comb += self.token_take.eq(self.transfer.valid & self.transfer.ready & wants_token)
         with m.FSM(name="load"):
             with m.State("IDLE"):
                 m.d.sync += [feeding[target].eq(0) for target in targets]
@@ -166,13 +171,11 @@ class LoadUnit(wiring.Component):
                 for target, (_, depth) in targets.items():
                     m.d.sync += [address[target].eq(insn.sram_addr),
                                  address_in_range[target].eq(insn.sram_addr < depth)]
-                wants_token = insn.header.deps.pop_next
                 with m.If(empty_transfer):
                     raise_fault("BAD_TRANSFER")
                     m.next = "STOPPED"
                 with m.Elif(~self.halt & (~wants_token | self.token_available)):
-                    m.d.comb += [self.transfer.valid.eq(1),
-                                 self.token_take.eq(wants_token & self.transfer.ready)]
+                    m.d.comb += self.transfer.valid.eq(1)
                     with m.If(self.transfer.ready):
                         m.d.sync += [feeding[target].eq(insn.target == target)
                                      for target in targets]

@@ -50,16 +50,16 @@ def skid_buffer(m, payload, valid, out_payload, out_valid, out_ready, name, flus
     read. ``out_payload`` may be None when the copies are the whole output."""
     skid = Signal.like(payload, name=f"{name}_skid", reset_less=True)
     skid_valid = Signal(name=f"{name}_skid_valid")
-    taken = valid & ~skid_valid
+    flush = Value.cast(flush)  # the default 0 as a one-bit constant, so ~flush is 1
     moves = ~out_valid | out_ready
-    with m.If(flush):
-        m.d.sync += [out_valid.eq(0), skid_valid.eq(0)]
-    with m.Elif(moves & skid_valid):
-        m.d.sync += [out_valid.eq(1), skid_valid.eq(0)]
-    with m.Elif(moves):
-        m.d.sync += out_valid.eq(taken)
-    with m.Elif(taken):
-        m.d.sync += skid_valid.eq(1)
+    # The flags as logic, not as if/else: yosys turns a multiplexer with a constant in front
+    # of a flip-flop into a synchronous clear, and the ECP5 clear (LSR) has 0.42 ns of setup
+    # where the data input has none (the downstream's ready crosses between units here).
+    # The output holds an item after this cycle unless it is flushed: one it keeps (it does
+    # not move), the skid's, or the one offered. The skid holds one while the output does
+    # not move and one is there or offered.
+    m.d.sync += [out_valid.eq(~flush & (~moves | skid_valid | valid)),
+                 skid_valid.eq(~flush & ~moves & (skid_valid | valid))]
     # The data registers load on their consumer's handshake alone (not the flush, which only
     # matters to the flags): after a flush nothing they hold is read.
     outputs = [(out_payload, out_ready)] if out_payload is not None else []

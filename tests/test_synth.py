@@ -173,10 +173,10 @@ def test_path_estimate_finds_the_deepest_register_to_register_path():
 
 def test_routed_report_ranks_registers_by_nextpnr_arrival():
     """Arrivals as nextpnr's --detailed-timing-report gives them (min, max per endpoint): each
-    register group takes its worst arrival at a data or enable input (reset inputs are left
-    out: the report cannot tell the reset pin's untimed path from a clocked one, and nor can
-    it at a data input, so arrivals past the clocked critical path are dropped), and the line
-    names where the estimated path into the register starts."""
+    register group takes its worst arrival at a data, enable or reset input, with the input's
+    setup (LSR's 0.42 ns); the report cannot tell the reset pin's untimed path from a clocked
+    one, so arrivals past the clocked critical path are dropped; and the line names where the
+    estimated path into the register starts."""
     from synth import paths
     clock = "posedge $glbnet$clk"
     step = lambda ns: {"delay": ns}  # noqa: E731
@@ -193,18 +193,24 @@ def test_routed_report_ranks_registers_by_nextpnr_arrival():
             {"cell": "fast_TRELLIS_FF_Q", "port": "LSR", "event": "<async>",
              "delay": [11.0, 12.0]},
             {"cell": "fast_TRELLIS_FF_Q", "port": "LSR", "event": clock, "delay": [9.0, 9.5]}]},
+        # A synchronous clear: its arrival counts with the LSR setup (8.0 + 0.42).
+        {"net": "clear", "endpoints": [
+            {"cell": "cleared_TRELLIS_FF_Q", "port": "LSR", "event": clock,
+             "delay": [1.0, 8.0]}]},
         # The same data input twice: a clocked arrival and the reset pin's, through a LUT.
         {"net": "rst_or_src", "endpoints": [
             {"cell": "fast_TRELLIS_FF_Q", "port": "DI", "event": clock, "delay": [0.9, 1.5]},
             {"cell": "fast_TRELLIS_FF_Q", "port": "DI", "event": clock, "delay": [9.0, 9.3]}]},
     ]}
-    assert paths.routed_arrivals(timing) == {"slow_TRELLIS_FF_Q": (8.5, "DI"),
-                                             "fast_TRELLIS_FF_Q": (2.0, "DI")}
+    assert paths.routed_arrivals(timing) == {
+        "slow_TRELLIS_FF_Q": (8.5, "DI"), "fast_TRELLIS_FF_Q": (2.0, "DI"),
+        "cleared_TRELLIS_FF_Q": (pytest.approx(8.42), "LSR")}
     lines = paths.routed_report(_two_path_netlist(), timing, over=8.0)
-    assert "1 with arrivals over 8.0 ns" in lines[0] and "117.6 MHz" in lines[0]
+    assert "2 with arrivals over 8.0 ns" in lines[0] and "117.6 MHz" in lines[0]
     assert lines[1].startswith(" 8.50 ns  slow (1 over, worst at DI)")
     assert "estimated from src" in lines[1]
-    assert len(lines) == 2
+    assert lines[2].startswith(" 8.42 ns  cleared (1 over, worst at LSR)")
+    assert len(lines) == 3
     with pytest.raises(ValueError, match="--detailed-timing-report"):
         paths.routed_arrivals({"fmax": {}})
     assert paths.clocked_critical_path_ns(timing) == pytest.approx(8.5)
