@@ -100,9 +100,7 @@ class ComputeUnit(wiring.Component):
         m.d.sync += command_room.eq(self.command.ready)
 
         raise_fault = fault_raiser(m, self, instruction_index=index)
-        # The takes as ANDs with the issue decision, not set under the state's conditions: a
-        # multiplexer with 0 in front of a counter's first register would become its
-        # synchronous clear (see ``TokenCounter``).
+        # The takes as ANDs with the issue decision, outside the FSM (see ``TokenCounter``).
         issuing = Signal()
         m.d.comb += [self.load_token_take.eq(issuing & deps.pop_prev),
                      self.store_token_take.eq(issuing & deps.pop_next)]

@@ -142,10 +142,11 @@ class TokenCounter(wiring.Component):
     # ``give`` and ``take`` each pass two registers before they reach the count: the units'
     # decisions are logic (state, handshakes, halt) and the counter sits between two units
     # that may be placed far apart, so one register can sit by the deciding unit and the
-    # other by the count, with a cycle for the wire between. The units drive them as ANDs, not as
-    # a value set under conditions: yosys makes a multiplexer with 0 in front of a flip-flop
-    # its synchronous clear, and the ECP5's LSR pin has 0.42 ns of setup (seed 1 of 97dcf56
-    # ended there, COMPUTE's issue decision into ``taken_d1``).
+    # other by the count, with a cycle for the wire between. The units drive them as ANDs
+    # outside their FSMs, not as values set under the state's conditions, which would put a
+    # multiplexer with 0 in front of the first register: yosys makes that its synchronous
+    # clear (LSR; see ``skid_buffer``). Seed 1 of 97dcf56 ended there, COMPUTE's issue
+    # decision into ``taken_d1``.
     INPUT_REGISTERS = 2
 
     give: In(1)

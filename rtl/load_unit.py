@@ -147,8 +147,7 @@ class LoadUnit(wiring.Component):
 
         wants_token = insn.header.deps.pop_next
         # The take as an AND with the transfer's handshake (only START offers it), outside the
-        # FSM: a multiplexer with 0 in front of the counter's first register would become its
-        # synchronous clear (see ``TokenCounter``).
+        # FSM (see ``TokenCounter``).
         m.d.comb += self.token_take.eq(self.transfer.valid & self.transfer.ready & wants_token)
         with m.FSM(name="load"):
             with m.State("IDLE"):

@@ -53,8 +53,9 @@ def skid_buffer(m, payload, valid, out_payload, out_valid, out_ready, name, flus
     flush = Value.cast(flush)  # the default 0 as a one-bit constant, so ~flush is 1
     moves = ~out_valid | out_ready
     # The flags as logic, not as if/else: yosys turns a multiplexer with a constant in front
-    # of a flip-flop into a synchronous clear, and the ECP5 clear (LSR) has 0.42 ns of setup
-    # where the data input has none (the downstream's ready crosses between units here).
+    # of a flip-flop into a synchronous clear, and the ECP5's clear (LSR) has a setup time
+    # where the data input has none (``synth.paths.FF_SETUP_NS``); the downstream's ready
+    # crosses between units here.
     # The output holds an item after this cycle unless it is flushed: one it keeps (it does
     # not move), the skid's, or the one offered. The skid holds one while the output does
     # not move and one is there or offered.
