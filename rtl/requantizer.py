@@ -49,18 +49,16 @@ class _Lane(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
-        # params[i] is the lane's parameters as seen by stage i + 2.
-        # No resets: a pure data path, its valid bit travels beside it in the Requantizer.
-        params = [Signal(QuantParams, name=f"params_{stage}", reset_less=True)
-                  for stage in range(1, 10)]
-        m.d.sync += params[0].eq(self.params)
-        for stage in range(1, len(params)):
-            m.d.sync += params[stage].eq(params[stage - 1])
+        # The parameters hold still while rows are in the lane (a whole STORE), so every
+        # stage reads them as they are: no copy travels beside the data (the nine copies were
+        # about 250 flip-flops a lane). No resets: a pure data path, its valid bit travels
+        # beside it in the Requantizer.
+        params = self.params
 
         # 1: inputs.
         acc = Signal(signed(32), reset_less=True)
         m.d.sync += acc.eq(self.acc)
-        multiplier = params[0].multiplier
+        multiplier = params.multiplier
         # 2-3: partial products; the high halves are signed, the low halves unsigned.
         acc_high, acc_low = acc[16:].as_signed(), acc[:16]
         mul_high, mul_low = multiplier[16:].as_signed(), multiplier[:16]
@@ -84,11 +82,11 @@ class _Lane(Elaboratable):
         # bytes with a zero guard byte below the product: the byte just below the cut stays
         # (it holds the half bit for every fine shift), the bytes below it only count for
         # the sticky bit.
-        # The sum is registered beside the product (stage 5, from stage 5's parameters), so
+        # The sum is registered beside the product (stage 5), so
         # the shifters' selects start from flip-flops: behind the adder's carry chain they
         # crossed the die (8.17 ns on seed 2 of 438e06d).
         total_shift = Signal(range(63), reset_less=True)
-        m.d.sync += total_shift.eq(31 + params[3].shift)
+        m.d.sync += total_shift.eq(31 + params.shift)
         coarse, fine = total_shift[3:], total_shift[:3]
         guarded = Cat(Const(0, 8), product).as_signed()
         byte_nonzero = [guarded[8 * i:8 * i + 8] != 0 for i in range(8)]
@@ -115,7 +113,7 @@ class _Lane(Elaboratable):
             sticky.eq(coarse_sticky | coarse_shifted[:7].any() | below_half.any()),
         ]
         # 8: round half to even, r = floor + round_up; and r's range test against the
-        # clamp's limits moved by the zero point (registered in stage 7 from its parameters),
+        # clamp's limits moved by the zero point (registered in stage 7),
         # made on the floor before the rounding adder: r > L is floor >= L if rounding up and
         # floor > L if not, both compared now and chosen by round_up in stage 9. The limits
         # are int10 and the tests matter only when r lies within int10, and then the floor
@@ -124,9 +122,9 @@ class _Lane(Elaboratable):
         limit_below = Signal(signed(10), reset_less=True)        # qmin - zero_point
         limit_below_less_1 = Signal(signed(10), reset_less=True)  # qmin - zero_point - 1
         limit_above = Signal(signed(10), reset_less=True)        # qmax - zero_point
-        moved_qmin = params[5].qmin - params[5].zero_point
+        moved_qmin = params.qmin - params.zero_point
         m.d.sync += [limit_below.eq(moved_qmin), limit_below_less_1.eq(moved_qmin - 1),
-                     limit_above.eq(params[5].qmax - params[5].zero_point)]
+                     limit_above.eq(params.qmax - params.zero_point)]
         rounded = Signal(signed(65), reset_less=True)
         round_up = half_bit & (sticky | floor[0])
         rounds_up = Signal(reset_less=True)
@@ -154,14 +152,14 @@ class _Lane(Elaboratable):
                      negative.eq(rounded[-1]),
                      low_below.eq(Mux(rounds_up, below_if_up, below_if_down)),
                      low_above.eq(Mux(rounds_up, above_if_up, above_if_down)),
-                     in_range_value.eq(rounded[:8] + params[7].zero_point)]
+                     in_range_value.eq(rounded[:8] + params.zero_point)]
         # 10: clamp (which saturates to int8 too).
         below = Mux(within_int10, low_below, negative)
         above = Mux(within_int10, low_above, ~negative)
         with m.If(below):
-            m.d.sync += self.result.eq(params[8].qmin)
+            m.d.sync += self.result.eq(params.qmin)
         with m.Elif(above):
-            m.d.sync += self.result.eq(params[8].qmax)
+            m.d.sync += self.result.eq(params.qmax)
         with m.Else():
             m.d.sync += self.result.eq(in_range_value)
         return m
@@ -180,7 +178,9 @@ class Requantizer(wiring.Component):
     -------
     acc_row : In(ArrayLayout(signed(32), N))
     params : In(ArrayLayout(QuantParams, N))
-        Lane j's parameters (held for the whole of a STORE).
+        Lane j's parameters. The stages read them as they are, so they must hold still
+        from a row's entry until its result leaves (STORE holds them for a whole
+        instruction, and drains the rows before the next).
     valid_in : In(1)
     result_row : Out(ArrayLayout(signed(8), N))
     valid_out : Out(1)

@@ -17,7 +17,7 @@ from .isa import StoreInstruction, StoreMode
 from .load_unit import quant_row_layout
 from .multiplier import registered_multiply
 from .pipeline import delay, replicas, skid_buffer
-from .requantizer import REQUANTIZER_LATENCY, Requantizer, requantized_row_layout
+from .requantizer import Requantizer, requantized_row_layout
 
 __all__ = ["StoreUnit", "STORE_ROW_BUFFER_DEPTH"]
 
@@ -109,8 +109,11 @@ class StoreUnit(wiring.Component):
 
         raise_fault = fault_raiser(m, self, instruction_index=index)
 
-        # Datapath: acc read (ACCUMULATOR_READ_LATENCY) -> requantizer or delay
-        # (REQUANTIZER_LATENCY) -> buffer.
+        # Datapath: acc read (ACCUMULATOR_READ_LATENCY) -> requantizer (REQUANTIZER_LATENCY)
+        # or one register (raw rows) -> buffer. The two paths need not be equally long: the
+        # mode holds for an instruction and every row of one is out of both before the next
+        # (``drained``); a raw row delayed as long as the requantizer's was ten registers of
+        # 32N bits.
         m.submodules.requantizer = requantizer = Requantizer(config)
         params = Signal(quant_row_layout(config), reset_less=True)
         read_issued = Signal()
@@ -120,13 +123,17 @@ class StoreUnit(wiring.Component):
             requantizer.params.eq(params),
             requantizer.valid_in.eq(read_valid),
         ]
-        raw_row = delay(m, self.acc_read.data.as_value(), REQUANTIZER_LATENCY, "raw_row",
-                        reset_less=True)
+        raw_row = delay(m, self.acc_read.data.as_value(), 1, "raw_row", reset_less=True)
+        raw_row_valid = delay(m, read_valid, 1, "raw_row_valid")
+        # The buffer's choice of path, a registered decode of the mode a cycle behind it (an
+        # instruction's first row is read in RUN): it selects every bit of the buffer's input
+        # and its write enable, so it starts from a flip-flop of its own.
+        raw_rows = replicas(m, raw, "raw_rows", ["buffer"])["buffer"]
         row_bits = Shape.cast(accumulator_row_layout(config)).width
         m.submodules.rows = rows = SyncFIFO(width=row_bits, depth=STORE_ROW_BUFFER_DEPTH)
         m.d.comb += [
-            rows.w_data.eq(Mux(raw, raw_row, requantizer.result_row.as_value())),
-            rows.w_en.eq(requantizer.valid_out),
+            rows.w_data.eq(Mux(raw_rows, raw_row, requantizer.result_row.as_value())),
+            rows.w_en.eq(Mux(raw_rows, raw_row_valid, requantizer.valid_out)),
         ]
         bytes_out = self._bytes_out
         unpackers = {mode: RowUnpacker(chunk_bytes=w, row_bytes=size)
