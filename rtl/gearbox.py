@@ -13,7 +13,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
-from .pipeline import replicas
+from .pipeline import mirrors, replicas
 
 # RowSplitter enables its held row this many bits at a time, each slice from flag copies of
 # its own, so no enable net has more than this many loads.
@@ -211,12 +211,19 @@ class RowPacker(_Ring):
         m.d.sync += [staged_valid.eq(pushed), staged_count.eq(count)]
         m.d.comb += self.settled.eq(~staged_valid)
         end = write_offset + count
+        # The shifter and the mask each read a copy of the offset of their own (``mirrors``):
+        # the one register drove both, the 16W-bit shifter's selects and the mask's
+        # multiplexers (write_offset -> staged_mask, 8.51 and 8.31 ns on seeds 1 and 3 of
+        # 309f0c6 at N=8).
+        offset_copies = mirrors(write_offset, ["data", "mask"])
         m.d.sync += [
-            staged_data.eq(self.chunk.payload.data.as_value() << Cat(Const(0, 3), write_offset)),
-            staged_mask.eq(placed_bytes(count, write_offset, w)),
+            staged_data.eq(self.chunk.payload.data.as_value() <<
+                           Cat(Const(0, 3), offset_copies["data"])),
+            staged_mask.eq(placed_bytes(count, offset_copies["mask"], w)),
         ]
         with m.If(pushed):
-            m.d.sync += write_offset.eq(end[:exact_log2(w)])
+            m.d.sync += [offset.eq(end[:exact_log2(w)])
+                         for offset in [write_offset, *offset_copies.values()]]
 
         # Stage 2: into the ring.
         with m.If(staged_valid):

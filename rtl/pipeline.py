@@ -2,7 +2,7 @@
 
 from amaranth import *
 
-__all__ = ["delay", "replicas", "REPLICA_MARK", "skid_buffer"]
+__all__ = ["delay", "mirrors", "replicas", "REPLICA_MARK", "skid_buffer"]
 
 
 def delay(m, signal, cycles, name, reset_less=False):
@@ -36,6 +36,18 @@ def replicas(m, next_value, name, consumers):
     return copies
 
 
+def mirrors(register, consumers):
+    """Copies of ``register`` for its consumers, as ``replicas`` but with its shape and reset:
+    the caller loads them wherever it loads the register, so they equal it in every cycle,
+    also in and after reset. Returns ``{consumer: copy}``."""
+    return {consumer: Signal.like(register, name=f"{register.name}_{REPLICA_MARK}_{consumer}")
+            for consumer in consumers}
+
+
+# Payload bits per copy of a skid stage's select (``skid_buffer``).
+SELECT_SLICE_BITS = 32
+
+
 def skid_buffer(m, payload, valid, out_payload, out_valid, out_ready, name, flush=0,
                 copies=()):
     """A registered stream stage with a skid register: ``payload``/``valid`` in,
@@ -59,14 +71,25 @@ def skid_buffer(m, payload, valid, out_payload, out_valid, out_ready, name, flus
     # The output holds an item after this cycle unless it is flushed: one it keeps (it does
     # not move), the skid's, or the one offered. The skid holds one while the output does
     # not move and one is there or offered.
+    skid_valid_next = ~flush & ~moves & (skid_valid | valid)
     m.d.sync += [out_valid.eq(~flush & (~moves | skid_valid | valid)),
-                 skid_valid.eq(~flush & ~moves & (skid_valid | valid))]
+                 skid_valid.eq(skid_valid_next)]
+    # The output multiplexer's select is a copy of the skid flag per SELECT_SLICE_BITS of the
+    # payload, so no one flip-flop drives every bit's LUT (seed 1 of 309f0c6 at N=8: the DMA
+    # reader's chunk skid flag into the chunk register, 9.11 ns).
+    data_bits = Value.cast(payload)
+    skid_bits = Value.cast(skid)
+    slices = range(0, len(data_bits), SELECT_SLICE_BITS)
+    selects = mirrors(skid_valid, slices)
+    m.d.sync += [select.eq(skid_valid_next) for select in selects.values()]
+    chosen = Cat(*(Mux(selects[start], skid_bits[start:start + SELECT_SLICE_BITS],
+                       data_bits[start:start + SELECT_SLICE_BITS]) for start in slices))
     # The data registers load on their consumer's handshake alone (not the flush, which only
     # matters to the flags): after a flush nothing they hold is read.
     outputs = [(out_payload, out_ready)] if out_payload is not None else []
     for register, ready in [*outputs, *copies]:
         with m.If(~out_valid | ready):
-            m.d.sync += register.eq(Mux(skid_valid, skid, payload))
+            m.d.sync += register.eq(chosen)
     # The skid register follows the input while it is empty, so its enable is a register
     # (not the upstream's valid and the downstream's ready, which may be far apart).
     with m.If(~skid_valid):

@@ -22,9 +22,11 @@ from .requantizer import Requantizer, requantized_row_layout
 __all__ = ["StoreUnit", "STORE_ROW_BUFFER_DEPTH"]
 
 # Rows in the buffer before the writer, counting those in the read pipeline: a row's credit
-# comes back about 17 cycles after its read (block RAM 2, requantizer 11, the buffer's and
-# the unpacker's handshakes, the registered return), so 16 keep reads going at close to a
-# row per cycle, the bus's rate for requantized rows at N=8 on a 64-bit bus. A FIFO of 16
+# comes back about 17 cycles after its read (block RAM 2, requantizer 10, the buffer's
+# write register, the buffer's and the unpacker's handshakes, the registered return), so 16
+# keep reads going at close to a row per cycle, the bus's rate for requantized rows at N=8
+# on a 64-bit bus (the write register cost a 512 x 8 x 512 matmul with int8 output one
+# cycle). A FIFO of 16
 # rows costs no more LUT RAM on the ECP5 than one of 8 (its RAM cells are 16 deep).
 STORE_ROW_BUFFER_DEPTH = 16
 
@@ -110,10 +112,10 @@ class StoreUnit(wiring.Component):
         raise_fault = fault_raiser(m, self, instruction_index=index)
 
         # Datapath: acc read (ACCUMULATOR_READ_LATENCY) -> requantizer (REQUANTIZER_LATENCY)
-        # or one register (raw rows) -> buffer. The two paths need not be equally long: the
-        # mode holds for an instruction and every row of one is out of both before the next
-        # (``drained``); a raw row delayed as long as the requantizer's was ten registers of
-        # 32N bits.
+        # or nothing (raw rows) -> the buffer's write register -> buffer. The two paths need
+        # not be equally long: the mode holds for an instruction and every row of one is out
+        # of both before the next (``drained``); a raw row delayed as long as the
+        # requantizer's was ten registers of 32N bits.
         m.submodules.requantizer = requantizer = Requantizer(config)
         params = Signal(quant_row_layout(config), reset_less=True)
         read_issued = Signal()
@@ -123,18 +125,24 @@ class StoreUnit(wiring.Component):
             requantizer.params.eq(params),
             requantizer.valid_in.eq(read_valid),
         ]
-        raw_row = delay(m, self.acc_read.data.as_value(), 1, "raw_row", reset_less=True)
-        raw_row_valid = delay(m, read_valid, 1, "raw_row_valid")
         # The buffer's choice of path, a registered decode of the mode a cycle behind it (an
         # instruction's first row is read in RUN): it selects every bit of the buffer's input
         # and its write enable, so it starts from a flip-flop of its own.
         raw_rows = replicas(m, raw, "raw_rows", ["buffer"])["buffer"]
+        # The chosen row is registered before the buffer, so its write logic (pointer,
+        # level) starts from flip-flops by the buffer, not from the requantizer's valid,
+        # placed by the lanes (seed 5 of 7c71514 and seed 1 of 309f0c6: valid_d10 -> the
+        # buffer's level, 9.22 and 8.83 ns). Its rows hold credits like those in the buffer.
         row_bits = Shape.cast(accumulator_row_layout(config)).width
-        m.submodules.rows = rows = SyncFIFO(width=row_bits, depth=STORE_ROW_BUFFER_DEPTH)
-        m.d.comb += [
-            rows.w_data.eq(Mux(raw_rows, raw_row, requantizer.result_row.as_value())),
-            rows.w_en.eq(Mux(raw_rows, raw_row_valid, requantizer.valid_out)),
+        row_in = Signal(row_bits, reset_less=True)
+        row_in_valid = Signal()
+        m.d.sync += [
+            row_in.eq(Mux(raw_rows, self.acc_read.data.as_value(),
+                          requantizer.result_row.as_value())),
+            row_in_valid.eq(Mux(raw_rows, read_valid, requantizer.valid_out)),
         ]
+        m.submodules.rows = rows = SyncFIFO(width=row_bits, depth=STORE_ROW_BUFFER_DEPTH)
+        m.d.comb += [rows.w_data.eq(row_in), rows.w_en.eq(row_in_valid)]
         bytes_out = self._bytes_out
         unpackers = {mode: RowUnpacker(chunk_bytes=w, row_bytes=size)
                      for mode, size in self._unpacked_bytes.items()}
