@@ -1,8 +1,9 @@
 """Small pipeline helpers shared by the units."""
 
 from amaranth import *
+from amaranth.lib.memory import Memory
 
-__all__ = ["delay", "mirrors", "replicas", "REPLICA_MARK", "skid_buffer"]
+__all__ = ["delay", "mirrors", "RegisteredInputFifo", "replicas", "REPLICA_MARK", "skid_buffer"]
 
 
 def delay(m, signal, cycles, name, reset_less=False):
@@ -15,8 +16,8 @@ def delay(m, signal, cycles, name, reset_less=False):
     return signal
 
 
-# Names of flip-flops that must stay separate copies: yosys would merge registers with the
-# same input, and ``synth/run.py`` marks the cells driving these names ``keep``.
+# Names (and an attribute) of flip-flops that must stay separate copies: yosys would merge
+# registers with the same input, and ``synth/run.py`` marks the cells driving them ``keep``.
 REPLICA_MARK = "replica"
 
 
@@ -39,7 +40,12 @@ def replicas(m, next_value, name, consumers):
 def mirrors(register, consumers):
     """Copies of ``register`` for its consumers, as ``replicas`` but with its shape and reset:
     the caller loads them wherever it loads the register, so they equal it in every cycle,
-    also in and after reset. Returns ``{consumer: copy}``."""
+    also in and after reset. Returns ``{consumer: copy}``.
+
+    ``register`` itself gets the attribute ``REPLICA_MARK`` (kept like the copies): yosys
+    folded an unmarked register into one of its marked copies (at e0ea48a one of a packer's
+    two ``write_offset`` copies and one skid select in eight were the register itself)."""
+    register.attrs[REPLICA_MARK] = 1
     return {consumer: Signal.like(register, name=f"{register.name}_{REPLICA_MARK}_{consumer}")
             for consumer in consumers}
 
@@ -95,3 +101,50 @@ def skid_buffer(m, payload, valid, out_payload, out_valid, out_ready, name, flus
     with m.If(~skid_valid):
         m.d.sync += skid.eq(payload)
     return ~skid_valid, skid_valid
+
+
+class RegisteredInputFifo(Elaboratable):
+    """A first-word-fall-through FIFO (as Amaranth's ``SyncFIFO``: ``r_data`` is valid while
+    ``r_rdy``, ``r_en`` takes it) whose input passes a register first: ``w_data``/``w_en``
+    are written a cycle later. There is no ``w_rdy``: the caller keeps count of the space
+    (credits), counting the word in the register too.
+
+    The write valid is held twice, once for the memory's write port and pointer (by the
+    data) and once for the level (by the read side), so the level's update, which the read
+    enable also feeds, starts from a flip-flop of its own (seed 2 of e0ea48a at N=8: STORE's
+    buffer level through its read enable to a LUT packed with the write valid 20 columns
+    and 23 rows away and back, 9.02 ns)."""
+
+    def __init__(self, *, width, depth):
+        self.width = width
+        self.depth = depth
+        self.w_data = Signal(width)
+        self.w_en = Signal()
+        self.r_data = Signal(width)
+        self.r_en = Signal()
+        self.r_rdy = Signal()
+        self.level = Signal(range(depth + 1))  # words in the memory (not the input register)
+
+    def elaborate(self, platform):
+        m = Module()
+        data = Signal(self.width, reset_less=True)
+        valid = Signal()
+        valid_copies = mirrors(valid, ["level"])
+        m.d.sync += [data.eq(self.w_data), valid.eq(self.w_en),
+                     *(copy.eq(self.w_en) for copy in valid_copies.values())]
+        storage = m.submodules.storage = Memory(shape=self.width, depth=self.depth, init=[])
+        write_port = storage.write_port()
+        read_port = storage.read_port(domain="comb")
+        produce = Signal(range(self.depth))
+        consume = Signal(range(self.depth))
+        m.d.comb += [write_port.addr.eq(produce), write_port.data.eq(data),
+                     write_port.en.eq(valid),
+                     read_port.addr.eq(consume), self.r_data.eq(read_port.data),
+                     self.r_rdy.eq(self.level != 0)]
+        do_read = self.r_rdy & self.r_en
+        with m.If(valid):
+            m.d.sync += produce.eq(Mux(produce == self.depth - 1, 0, produce + 1))
+        with m.If(do_read):
+            m.d.sync += consume.eq(Mux(consume == self.depth - 1, 0, consume + 1))
+        m.d.sync += self.level.eq(self.level + valid_copies["level"] - do_read)
+        return m

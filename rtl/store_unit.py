@@ -2,7 +2,6 @@
 
 from amaranth import *
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import ReadPort
 from amaranth.lib.wiring import In, Out
 
@@ -16,7 +15,7 @@ from .gearbox import (ByteSourceSignature, RowSplitter, RowUnpacker, ring_bytes,
 from .isa import StoreInstruction, StoreMode
 from .load_unit import quant_row_layout
 from .multiplier import registered_multiply
-from .pipeline import delay, replicas, skid_buffer
+from .pipeline import RegisteredInputFifo, delay, replicas, skid_buffer
 from .requantizer import Requantizer, requantized_row_layout
 
 __all__ = ["StoreUnit", "STORE_ROW_BUFFER_DEPTH"]
@@ -129,20 +128,19 @@ class StoreUnit(wiring.Component):
         # instruction's first row is read in RUN): it selects every bit of the buffer's input
         # and its write enable, so it starts from a flip-flop of its own.
         raw_rows = replicas(m, raw, "raw_rows", ["buffer"])["buffer"]
-        # The chosen row is registered before the buffer, so its write logic (pointer,
-        # level) starts from flip-flops by the buffer, not from the requantizer's valid,
-        # placed by the lanes (seed 5 of 7c71514 and seed 1 of 309f0c6: valid_d10 -> the
-        # buffer's level, 9.22 and 8.83 ns). Its rows hold credits like those in the buffer.
+        # The chosen row is registered before the buffer (``RegisteredInputFifo``), so its
+        # write logic (pointer, level) starts from flip-flops by the buffer, not from the
+        # requantizer's valid, placed by the lanes (seed 5 of 7c71514 and seed 1 of 309f0c6:
+        # valid_d10 -> the buffer's level, 9.22 and 8.83 ns). The row in that register holds
+        # a credit like those in the buffer.
         row_bits = Shape.cast(accumulator_row_layout(config)).width
-        row_in = Signal(row_bits, reset_less=True)
-        row_in_valid = Signal()
-        m.d.sync += [
-            row_in.eq(Mux(raw_rows, self.acc_read.data.as_value(),
-                          requantizer.result_row.as_value())),
-            row_in_valid.eq(Mux(raw_rows, read_valid, requantizer.valid_out)),
+        m.submodules.rows = rows = RegisteredInputFifo(width=row_bits,
+                                                        depth=STORE_ROW_BUFFER_DEPTH)
+        m.d.comb += [
+            rows.w_data.eq(Mux(raw_rows, self.acc_read.data.as_value(),
+                               requantizer.result_row.as_value())),
+            rows.w_en.eq(Mux(raw_rows, read_valid, requantizer.valid_out)),
         ]
-        m.submodules.rows = rows = SyncFIFO(width=row_bits, depth=STORE_ROW_BUFFER_DEPTH)
-        m.d.comb += [rows.w_data.eq(row_in), rows.w_en.eq(row_in_valid)]
         bytes_out = self._bytes_out
         unpackers = {mode: RowUnpacker(chunk_bytes=w, row_bytes=size)
                      for mode, size in self._unpacked_bytes.items()}

