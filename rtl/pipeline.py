@@ -129,9 +129,8 @@ class RegisteredInputFifo(Elaboratable):
         m = Module()
         data = Signal(self.width, reset_less=True)
         valid = Signal()
-        valid_copies = mirrors(valid, ["level"])
-        m.d.sync += [data.eq(self.w_data), valid.eq(self.w_en),
-                     *(copy.eq(self.w_en) for copy in valid_copies.values())]
+        valid_for_level = mirrors(valid, ["level"])["level"]
+        m.d.sync += [data.eq(self.w_data), valid.eq(self.w_en), valid_for_level.eq(self.w_en)]
         storage = m.submodules.storage = Memory(shape=self.width, depth=self.depth, init=[])
         write_port = storage.write_port()
         read_port = storage.read_port(domain="comb")
@@ -142,9 +141,8 @@ class RegisteredInputFifo(Elaboratable):
                      read_port.addr.eq(consume), self.r_data.eq(read_port.data),
                      self.r_rdy.eq(self.level != 0)]
         do_read = self.r_rdy & self.r_en
-        with m.If(valid):
-            m.d.sync += produce.eq(Mux(produce == self.depth - 1, 0, produce + 1))
-        with m.If(do_read):
-            m.d.sync += consume.eq(Mux(consume == self.depth - 1, 0, consume + 1))
-        m.d.sync += self.level.eq(self.level + valid_copies["level"] - do_read)
+        for pointer, step in [(produce, valid), (consume, do_read)]:
+            with m.If(step):
+                m.d.sync += pointer.eq(Mux(pointer == self.depth - 1, 0, pointer + 1))
+        m.d.sync += self.level.eq(self.level + valid_for_level - do_read)
         return m
