@@ -57,16 +57,12 @@ class ComputeUnit(wiring.Component):
         insn = Signal(ComputeInstruction)
         index = Signal(32)
         deps = insn.header.deps
-        # The command leaves from registers written into the core's queue the cycle after
-        # ISSUE takes the tokens: the queue's write enable and its level logic (by the core)
-        # start from a flip-flop, not from ISSUE's decision. The registers copy the
-        # instruction every cycle, without an enable: `insn` holds through ISSUE, so they
-        # carry it the cycle the command is valid, and ISSUE's decision (state, tokens,
-        # room) reaches one flip-flop instead of the enables of the whole command, placed
-        # by the core's queue (8.47 ns, 3.0 of it one route across, on seed 5 of 84b38f1).
+        # The command leaves from registers, loaded as ISSUE takes the tokens and written
+        # into the core's queue the cycle after: the queue's write enable and its level
+        # logic (by the core) start from a flip-flop, not from ISSUE's decision.
         command = Signal(compute_command_layout(config), reset_less=True)
         command_valid = Signal()
-        m.d.sync += [
+        issued = [
             command.weight_addr.eq(insn.weight_addr),
             command.act_addr.eq(insn.act_addr),
             command.rows.eq(insn.rows),
@@ -137,7 +133,7 @@ class ComputeUnit(wiring.Component):
                 with m.Elif(~self.halt):
                     m.d.comb += self.stall.eq(~tokens_ready)
                     with m.If(tokens_ready & command_room):
-                        m.d.sync += command_valid.eq(1)
+                        m.d.sync += [*issued, command_valid.eq(1)]
                         m.d.comb += issuing.eq(1)
                         m.next = "IDLE"
             with m.State("STOPPED"):
